@@ -1,0 +1,230 @@
+"""``epamnet <stage> ...``: the one command line that Snakemake rules and DVC stages call.
+
+Each subcommand reads ``params.yaml`` (``--params``), finds its inputs and outputs
+through :mod:`epamnet.layout`, and calls the stage function in ``epamnet.prepare`` (or
+``models``, ``engine``, ``report``). Stage modules are imported lazily so that
+``epamnet --help`` and start-up validation stay fast.
+
+Errors a user can fix (:class:`~epamnet.errors.EpamnetError`) print one line,
+``error: <file>: <problem>; <fix>``, and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from epamnet.config import Params, json_schema, load_params
+from epamnet.errors import EpamnetError
+from epamnet.layout import Layout
+
+logger = logging.getLogger("epamnet")
+
+
+def _dataset_arg(params: Params, name: str) -> str:
+    if name not in params.datasets.run:
+        raise EpamnetError(
+            f"params.yaml: dataset {name!r} is not in datasets.run {params.datasets.run}; add it there or pick one of them"
+        )
+    return name
+
+
+# ---------------------------------------------------------------- data stages
+def cmd_acquire(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    lay = Layout.from_params(params)
+    entry = params.datasets.entry(ds)
+    if entry.source == "synthetic":
+        from epamnet.prepare.synthetic import generate, spec_from_params
+
+        generate(ds, lay.raw(ds), spec_from_params(params.synthetic, ds), seed=params.synthetic.seed)
+    else:
+        from epamnet.prepare.acquire import acquire_real
+
+        acquire_real(ds, lay.downloads, lay.raw(ds))
+
+
+def cmd_pose(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    lay = Layout.from_params(params)
+    from epamnet.prepare.pose import provided_skeletons
+
+    provided_skeletons(ds, lay.raw(ds), lay.skeletons(ds))
+
+
+def cmd_clips(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    if ds != "pku":
+        raise EpamnetError(f"clips: only PKU-MMD has untrimmed videos to cut, not {ds!r}; run it with --dataset pku")
+    lay = Layout.from_params(params)
+    from epamnet.prepare.pku_clips import make_clips
+
+    make_clips(lay.raw(ds), lay.skeletons(ds), lay.clips(ds))
+
+
+def _video_finder(lay: Layout, ds: str) -> Callable[[str], Path]:
+    """Map a sample's frame_dir to the video ``crop`` reads."""
+    if ds == "pku":
+        clips = lay.clips(ds) / "videos"
+        return lambda name: clips / f"{name}.mp4"
+    from epamnet.datasets.registry import get_dataset
+
+    raw, info = lay.raw(ds), get_dataset(ds)
+    return lambda name: raw / info.video_relpath(name)
+
+
+def cmd_crop(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    n = params.prepare.shards
+    if not 0 <= args.shard < n:
+        raise EpamnetError(f"crop: shard {args.shard} is out of range; prepare.shards is {n}, use 0..{n - 1}")
+    lay = Layout.from_params(params)
+    skeletons, _ = lay.crop_source(ds)
+    crop = params.prepare.crop
+    from epamnet.prepare.crop import crop_shard
+
+    crop_shard(
+        skeletons,
+        _video_finder(lay, ds),
+        args.shard,
+        n,
+        lay.crop_shard(ds, args.shard),
+        lay.crop_videos(ds, args.shard),
+        size=crop.size,
+        padding=crop.padding,
+        threshold=crop.threshold,
+        on_error=params.prepare.on_sample_error,
+    )
+
+
+def cmd_crop_merge(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    lay = Layout.from_params(params)
+    from epamnet.prepare.crop import merge_shards
+
+    merge_shards([lay.crop_shard(ds, i) for i in range(params.prepare.shards)], lay.annotations(ds))
+
+
+def cmd_splits(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    lay = Layout.from_params(params)
+    entry = params.datasets.entry(ds)
+    from epamnet.prepare.splits import make_splits
+
+    num_classes = None
+    if entry.source == "synthetic":
+        from epamnet.prepare.synthetic import spec_from_params
+
+        num_classes = spec_from_params(params.synthetic, ds).num_classes
+    make_splits(
+        ds,
+        lay.annotations(ds),
+        lay.splits(ds),
+        list(entry.protocols),
+        num_classes=num_classes,
+        pku_split_dir=lay.raw(ds) / "Split" if ds == "pku" else None,
+        source=entry.source,
+    )
+
+
+# ---------------------------------------------------------------- tooling
+def cmd_check(params: Params, args: argparse.Namespace) -> None:
+    """Validate params.yaml (done before every command) and say what will run."""
+    for ds in params.datasets.run:
+        entry = params.datasets.entry(ds)
+        print(f"{ds}: {entry.source} data, protocols {', '.join(entry.protocols)}, skeletons {entry.skeletons}")
+
+
+def cmd_schema(params: Params, args: argparse.Namespace) -> None:
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        from epamnet.io.atomic import write_text
+
+        write_text(args.output, text)
+
+
+def cmd_dvc_yaml(params: Params, args: argparse.Namespace) -> None:
+    from epamnet.dvcfile import render_dvc_yaml
+
+    text = render_dvc_yaml(params)
+    out = Path(args.output)
+    if args.check:
+        current = out.read_text(encoding="utf-8") if out.exists() else ""
+        if current != text:
+            raise EpamnetError(f"{out}: out of date with params.yaml; run `epamnet dvc-yaml` to rewrite it")
+        return
+    from epamnet.io.atomic import write_text
+
+    write_text(out, text)
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="epamnet", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log", metavar="FILE", help="also write the log to FILE (what Snakemake and DVC pass)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
+
+    def stage(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    for name, func, help in [
+        ("acquire", cmd_acquire, "get a dataset's raw files: download/verify real data, or generate the synthetic one"),
+        ("pose", cmd_pose, "2D skeletons of every raw video (provided or extracted)"),
+        ("clips", cmd_clips, "cut PKU-MMD's untrimmed videos into one clip per label row"),
+        ("crop-merge", cmd_crop_merge, "merge the crop shards into the prepared annotation file"),
+        ("splits", cmd_splits, "train/val/test lists per protocol from the official naming rules"),
+    ]:
+        stage(name, func, help).add_argument("--dataset", required=True)
+    p = stage("crop", cmd_crop, "global-box crop and resize of one shard of a dataset's videos")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--shard", required=True, type=int)
+
+    stage("check", cmd_check, "validate params.yaml and print what the pipeline will run")
+    p = stage("schema", cmd_schema, "write the JSON schema of params.yaml (used by Snakemake's validate())")
+    p.add_argument("--output", default="workflow/schemas/params.schema.json")
+    p = stage("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml, the DVC view of the same stages as the Snakefile")
+    p.add_argument("--output", default="dvc.yaml")
+    p.add_argument("--check", action="store_true", help="only check that the file is up to date")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if args.log:
+        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(args.log, mode="w", encoding="utf-8"))
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=handlers,
+        force=True,
+    )
+    try:
+        params = load_params(args.params)
+        args.func(params, args)
+    except EpamnetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if args.log:
+            with open(args.log, "a", encoding="utf-8") as fh:
+                fh.write(f"error: {exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; outputs of the interrupted step were not written", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Typed, validated view of ``params.yaml``.
+
+``params.yaml`` is the one parameter file of the project: Snakemake reads it as its
+config (and validates it against ``workflow/schemas/params.schema.json``), DVC reads
+it for its ``params`` dependencies, and every CLI stage loads it through
+:func:`load_params`. The JSON schema is generated from the models below
+(``epamnet schema``), and a test keeps the committed copy in step with them, so both
+validators accept and reject the same files.
+
+A wrong value fails at start-up with one line naming the key and the allowed values,
+e.g. ``params.yaml: datasets.ntu60.protocols.0: input should be 'xsub' or 'xview'
+(got 'xset')``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from epamnet.datasets import PROTOCOLS
+from epamnet.errors import EpamnetError
+
+DatasetName = Literal["ntu60", "ntu120", "pku", "toyota"]
+Source = Literal["synthetic", "real"]
+SkeletonSource = Literal["provided"]
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """Base model: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Paths(Strict):
+    data: str = "data"
+    downloads: str = "downloads"
+    models: str = "models"
+    results: str = "results"
+
+
+class DatasetEntry(Strict):
+    """How one dataset is obtained and evaluated."""
+
+    source: Source = "synthetic"
+    protocols: list[str]
+    skeletons: SkeletonSource = "provided"
+
+
+class Ntu60Entry(DatasetEntry):
+    protocols: list[Literal["xsub", "xview"]] = Field(default_factory=lambda: ["xsub", "xview"], min_length=1)
+
+
+class Ntu120Entry(DatasetEntry):
+    source: Source = "real"
+    protocols: list[Literal["xsub", "xset"]] = Field(default_factory=lambda: ["xsub", "xset"], min_length=1)
+
+
+class PkuEntry(DatasetEntry):
+    protocols: list[Literal["xsub", "xview"]] = Field(default_factory=lambda: ["xsub", "xview"], min_length=1)
+
+
+class ToyotaEntry(DatasetEntry):
+    protocols: list[Literal["cs", "cv1", "cv2"]] = Field(default_factory=lambda: ["cs", "cv2"], min_length=1)
+
+
+class Datasets(Strict):
+    run: list[DatasetName] = Field(default_factory=lambda: ["ntu60", "pku", "toyota"], min_length=1)
+    ntu60: Ntu60Entry = Field(default_factory=Ntu60Entry)
+    ntu120: Ntu120Entry = Field(default_factory=Ntu120Entry)
+    pku: PkuEntry = Field(default_factory=PkuEntry)
+    toyota: ToyotaEntry = Field(default_factory=ToyotaEntry)
+
+    @model_validator(mode="after")
+    def _unique_run(self) -> "Datasets":
+        if len(set(self.run)) != len(self.run):
+            raise ValueError(f"lists a dataset twice: {self.run}")
+        return self
+
+    def entry(self, name: str) -> DatasetEntry:
+        return getattr(self, name)
+
+
+class SyntheticSizes(Strict):
+    """Sizes of one generated dataset (see :mod:`epamnet.prepare.synthetic`)."""
+
+    classes: PositiveInt
+    subjects: list[PositiveInt] = Field(min_length=2)
+    cameras: list[PositiveInt] = Field(min_length=1)
+    setups: list[PositiveInt] = Field(min_length=1)
+    replications: list[PositiveInt] = Field(min_length=1)
+    min_frames: PositiveInt
+    max_frames: PositiveInt
+
+    @model_validator(mode="after")
+    def _frames(self) -> "SyntheticSizes":
+        if self.min_frames > self.max_frames:
+            raise ValueError(f"min_frames ({self.min_frames}) is larger than max_frames ({self.max_frames})")
+        return self
+
+
+class Synthetic(Strict):
+    seed: NonNegativeInt = 0
+    height: PositiveInt = 240
+    width: PositiveInt = 320
+
+
+class Crop(Strict):
+    size: PositiveInt = 224
+    padding: Annotated[float, Field(ge=0.0, le=4.0)] = 0.25
+    threshold: Annotated[float, Field(ge=0.0)] = 10.0
+
+
+class Prepare(Strict):
+    shards: PositiveInt = 2
+    on_sample_error: Literal["fail", "skip"] = "fail"
+    crop: Crop = Field(default_factory=Crop)
+
+
+class Params(Strict):
+    """The whole of ``params.yaml``."""
+
+    paths: Paths = Field(default_factory=Paths)
+    datasets: Datasets = Field(default_factory=Datasets)
+    synthetic: Synthetic = Field(default_factory=Synthetic)
+    prepare: Prepare = Field(default_factory=Prepare)
+
+    @model_validator(mode="after")
+    def _protocols_known(self) -> "Params":
+        # The per-dataset Literal types already restrict protocols; this guards the
+        # registry and the models against drifting apart.
+        for name in self.datasets.run:
+            unknown = set(self.datasets.entry(name).protocols) - set(PROTOCOLS[name])
+            if unknown:
+                raise ValueError(f"datasets.{name}.protocols: {sorted(unknown)} not in {PROTOCOLS[name]}")
+        return self
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
+    msg = err.get("msg", "invalid value")
+    msg = msg[0].lower() + msg[1:] if msg else msg
+    if err.get("type") == "extra_forbidden":
+        return f"{loc}: unknown key; remove it or fix its spelling"
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"{loc}: {msg}{shown}"
+
+
+def validate_params(data: Any, source: str | Path = "params.yaml") -> Params:
+    """Validate a parsed ``params.yaml``; raise one-line :class:`EpamnetError` on error."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EpamnetError(f"{source}: top level must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise EpamnetError(f"{source}: {_format_error(errors[0])}{more}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise EpamnetError(f"{path}: parameter file not found; run from the project root or pass --params") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise EpamnetError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    return validate_params(data, path)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON schema that Snakemake's ``validate()`` applies to ``params.yaml``."""
+    schema = Params.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "epamnet params.yaml"
+    return schema

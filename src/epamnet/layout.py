@@ -1,0 +1,185 @@
+"""Where every artifact lives, and the stage graph built from it.
+
+One place computes the paths of docs/pipeline.md from ``params.yaml``. The CLI uses
+it to find a stage's inputs and outputs, the Snakefile uses it in its input
+functions, and :func:`stages` lists every stage of the pipeline (command, inputs,
+outputs, parameter keys) for ``dvc.yaml`` (written by ``epamnet dvc-yaml``). The
+Snakefile's rules are written by hand; a test checks that Snakemake's graph and DVC's
+graph agree stage by stage, so the two orchestrators cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from epamnet.config import Params
+
+#: Source modules a stage's command runs. They are inputs of the stage in both
+#: orchestrators, so editing a stage's code re-runs it (Snakemake's code trigger does
+#: not see imported modules).
+STAGE_CODE: dict[str, tuple[str, ...]] = {
+    "acquire": ("src/epamnet/prepare/acquire.py", "src/epamnet/prepare/synthetic.py"),
+    "pose": ("src/epamnet/prepare/pose.py",),
+    "clips": ("src/epamnet/prepare/pku_clips.py",),
+    "crop": ("src/epamnet/prepare/crop.py",),
+    "crop_merge": ("src/epamnet/prepare/crop.py",),
+    "splits": ("src/epamnet/prepare/splits.py",),
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of one pipeline instance (rooted at ``params.paths``)."""
+
+    data: Path
+    downloads: Path
+    models: Path
+    results: Path
+
+    @classmethod
+    def from_params(cls, params: Params) -> "Layout":
+        p = params.paths
+        return cls(Path(p.data), Path(p.downloads), Path(p.models), Path(p.results))
+
+    # raw ------------------------------------------------------------------
+    def raw(self, dataset: str) -> Path:
+        return self.data / "raw" / dataset
+
+    # interim --------------------------------------------------------------
+    def interim(self, dataset: str) -> Path:
+        return self.data / "interim" / dataset
+
+    def skeletons(self, dataset: str) -> Path:
+        """Skeletons of the raw videos (output of ``pose``)."""
+        return self.interim(dataset) / "skeletons.pkl"
+
+    def clips(self, dataset: str) -> Path:
+        """PKU-MMD action clips: ``videos/`` and ``skeletons.pkl`` (output of ``clips``)."""
+        return self.interim(dataset) / "clips"
+
+    def crop_source(self, dataset: str) -> tuple[Path, Path]:
+        """(skeletons, folder holding the videos) that ``crop`` reads."""
+        if dataset == "pku":
+            return self.clips(dataset) / "skeletons.pkl", self.clips(dataset)
+        return self.skeletons(dataset), self.raw(dataset)
+
+    def crop_inputs(self, dataset: str) -> tuple[Path, ...]:
+        """What ``crop`` depends on: the clips folder (PKU), else skeletons and raw videos."""
+        if dataset == "pku":
+            return (self.clips(dataset),)
+        return self.skeletons(dataset), self.raw(dataset)
+
+    def crop_shard(self, dataset: str, shard: int) -> Path:
+        return self.interim(dataset) / "crop" / f"shard-{shard:03d}.pkl"
+
+    # prepared -------------------------------------------------------------
+    def prepared(self, dataset: str) -> Path:
+        return self.data / "prepared" / dataset
+
+    def crop_videos(self, dataset: str, shard: int) -> Path:
+        return self.prepared(dataset) / "videos" / f"shard-{shard:03d}"
+
+    def annotations(self, dataset: str) -> Path:
+        return self.prepared(dataset) / "annotations.pkl"
+
+    def splits(self, dataset: str) -> Path:
+        return self.prepared(dataset) / "splits"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One job of the pipeline, as both orchestrators must see it."""
+
+    rule: str
+    key: str  # the wildcard values joined by '-': DVC's foreach key
+    cmd: str
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+    params: tuple[str, ...]
+    vars: dict[str, str] = field(default_factory=dict)
+
+
+def command(rule: str, key: str, args: str) -> str:
+    """The command line of one job: ``epamnet --log logs/<rule>/<key>.log <args>``."""
+    return f"epamnet --log logs/{rule}/{key}.log {args}"
+
+
+def dataset_params(params: Params, dataset: str) -> tuple[str, ...]:
+    """Parameter keys that decide what ``acquire`` produces for ``dataset``."""
+    keys = [f"datasets.{dataset}.source"]
+    if params.datasets.entry(dataset).source == "synthetic":
+        keys.append("synthetic")
+    return tuple(keys)
+
+
+def stages(params: Params) -> list[Stage]:
+    """Every stage of the pipeline for the datasets in ``params.datasets.run``."""
+    lay = Layout.from_params(params)
+    out: list[Stage] = []
+    shards = range(params.prepare.shards)
+    for ds in params.datasets.run:
+        out.append(
+            Stage(
+                "acquire", ds, command("acquire", ds, f"acquire --dataset {ds}"),
+                deps=STAGE_CODE["acquire"],
+                outs=(str(lay.raw(ds)),),
+                params=dataset_params(params, ds),
+                vars={"dataset": ds},
+            )
+        )
+        out.append(
+            Stage(
+                "pose", ds, command("pose", ds, f"pose --dataset {ds}"),
+                deps=STAGE_CODE["pose"] + (str(lay.raw(ds)),),
+                outs=(str(lay.skeletons(ds)),),
+                params=(f"datasets.{ds}.skeletons",),
+                vars={"dataset": ds},
+            )
+        )
+        if ds == "pku":
+            out.append(
+                Stage(
+                    "clips", ds, command("clips", ds, f"clips --dataset {ds}"),
+                    deps=STAGE_CODE["clips"] + (str(lay.raw(ds)), str(lay.skeletons(ds))),
+                    outs=(str(lay.clips(ds)),),
+                    params=(),
+                    vars={"dataset": ds},
+                )
+            )
+        crop_inputs = tuple(str(p) for p in lay.crop_inputs(ds))
+        crop_params = ("prepare.crop", "prepare.on_sample_error", "prepare.shards")
+        for i in shards:
+            out.append(
+                Stage(
+                    "crop", f"{ds}-{i:03d}", command("crop", f"{ds}-{i:03d}", f"crop --dataset {ds} --shard {i:03d}"),
+                    deps=STAGE_CODE["crop"] + crop_inputs,
+                    outs=(str(lay.crop_shard(ds, i)), str(lay.crop_videos(ds, i))),
+                    params=crop_params,
+                    vars={"dataset": ds, "shard": f"{i:03d}"},
+                )
+            )
+        out.append(
+            Stage(
+                "crop_merge", ds, command("crop_merge", ds, f"crop-merge --dataset {ds}"),
+                deps=STAGE_CODE["crop_merge"]
+                + tuple(str(lay.crop_shard(ds, i)) for i in shards)
+                + tuple(str(lay.crop_videos(ds, i)) for i in shards),
+                outs=(str(lay.annotations(ds)),),
+                params=("prepare.shards",),
+                vars={"dataset": ds},
+            )
+        )
+        split_deps = STAGE_CODE["splits"] + (str(lay.annotations(ds)),)
+        if ds == "pku":
+            split_deps += (str(lay.raw(ds)),)
+        out.append(
+            Stage(
+                "splits", ds, command("splits", ds, f"splits --dataset {ds}"),
+                deps=split_deps,
+                outs=(str(lay.splits(ds)),),
+                params=(f"datasets.{ds}.protocols",) + dataset_params(params, ds),
+                vars={"dataset": ds},
+            )
+        )
+    return out
