@@ -39,13 +39,23 @@ def cmd_acquire(params: Params, args: argparse.Namespace) -> None:
     lay = Layout.from_params(params)
     entry = params.datasets.entry(ds)
     if entry.source == "synthetic":
-        from epamnet.prepare.synthetic import generate, spec_from_params
+        from epamnet.prepare.synthetic import generate
 
-        generate(ds, lay.raw(ds), spec_from_params(params.synthetic, ds), seed=params.synthetic.seed)
+        generate(ds, lay.raw(ds), params.synthetic_spec(), seed=params.synthetic.seed)
     else:
         from epamnet.prepare.acquire import acquire_real
 
-        acquire_real(ds, lay.downloads, lay.raw(ds))
+        acq = params.acquire
+        acquire_real(
+            ds,
+            lay.downloads,
+            lay.raw(ds),
+            link=acq.link,
+            skeleton_url=acq.skeleton_url,
+            skeleton_sha256=acq.skeleton_sha256,
+            timeout=acq.timeout,
+            retries=acq.retries,
+        )
 
 
 def cmd_pose(params: Params, args: argparse.Namespace) -> None:
@@ -115,11 +125,7 @@ def cmd_splits(params: Params, args: argparse.Namespace) -> None:
     entry = params.datasets.entry(ds)
     from epamnet.prepare.splits import make_splits
 
-    num_classes = None
-    if entry.source == "synthetic":
-        from epamnet.prepare.synthetic import spec_from_params
-
-        num_classes = spec_from_params(params.synthetic, ds).num_classes
+    num_classes = params.synthetic_spec().num_classes if entry.source == "synthetic" else None
     make_splits(
         ds,
         lay.annotations(ds),

@@ -14,14 +14,16 @@ e.g. ``params.yaml: datasets.ntu60.protocols.0: input should be 'xsub' or 'xview
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from epamnet.datasets import PROTOCOLS
 from epamnet.errors import EpamnetError
+from epamnet.prepare.synthetic.design import SyntheticSpec
 
 DatasetName = Literal["ntu60", "ntu120", "pku", "toyota"]
 Source = Literal["synthetic", "real"]
@@ -87,28 +89,40 @@ class Datasets(Strict):
         return getattr(self, name)
 
 
-class SyntheticSizes(Strict):
-    """Sizes of one generated dataset (see :mod:`epamnet.prepare.synthetic`)."""
+def _synthetic_model() -> type[BaseModel]:
+    """The ``synthetic`` section: ``seed`` plus every field of :class:`SyntheticSpec`.
 
-    classes: PositiveInt
-    subjects: list[PositiveInt] = Field(min_length=2)
-    cameras: list[PositiveInt] = Field(min_length=1)
-    setups: list[PositiveInt] = Field(min_length=1)
-    replications: list[PositiveInt] = Field(min_length=1)
-    min_frames: PositiveInt
-    max_frames: PositiveInt
+    Built from the dataclass so the generator's sizes are declared once; tuples become
+    YAML lists (fixed-length tuples keep their length). Cross-field rules live in
+    ``SyntheticSpec.__post_init__`` and run in :meth:`Params.synthetic_spec`.
+    """
+    hints = get_type_hints(SyntheticSpec)
+    fields: dict[str, Any] = {"seed": (NonNegativeInt, 0)}
+    for f in dataclasses.fields(SyntheticSpec):
+        tp = hints[f.name]
+        default = f.default
+        if get_origin(tp) is tuple:
+            args = get_args(tp)
+            if args[-1] is Ellipsis:
+                tp = list[args[0]]
+            else:
+                tp = Annotated[list[args[0]], Field(min_length=len(args), max_length=len(args))]
+            default = list(default)
+        fields[f.name] = (tp, Field(default=default))
+    return create_model("Synthetic", __base__=Strict, **fields)
 
-    @model_validator(mode="after")
-    def _frames(self) -> "SyntheticSizes":
-        if self.min_frames > self.max_frames:
-            raise ValueError(f"min_frames ({self.min_frames}) is larger than max_frames ({self.max_frames})")
-        return self
+
+Synthetic = _synthetic_model()
 
 
-class Synthetic(Strict):
-    seed: NonNegativeInt = 0
-    height: PositiveInt = 240
-    width: PositiveInt = 320
+class Acquire(Strict):
+    """Real data: how downloads and licence-gated archives become ``data/raw/<dataset>``."""
+
+    link: Literal["auto", "hardlink", "symlink", "copy"] = "auto"  # extracted folders -> raw layout
+    timeout: Annotated[float, Field(gt=0)] = 60.0  # seconds per network read
+    retries: NonNegativeInt = 3
+    skeleton_url: str | None = None  # a mirror of the NTU skeleton pickle (replaces the registry URL)
+    skeleton_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] | None = None  # pin for that file
 
 
 class Crop(Strict):
@@ -128,7 +142,8 @@ class Params(Strict):
 
     paths: Paths = Field(default_factory=Paths)
     datasets: Datasets = Field(default_factory=Datasets)
-    synthetic: Synthetic = Field(default_factory=Synthetic)
+    synthetic: Synthetic = Field(default_factory=Synthetic)  # type: ignore[valid-type]
+    acquire: Acquire = Field(default_factory=Acquire)
     prepare: Prepare = Field(default_factory=Prepare)
 
     @model_validator(mode="after")
@@ -140,6 +155,10 @@ class Params(Strict):
             if unknown:
                 raise ValueError(f"datasets.{name}.protocols: {sorted(unknown)} not in {PROTOCOLS[name]}")
         return self
+
+    def synthetic_spec(self) -> SyntheticSpec:
+        """The generator's sizes (``synthetic`` without ``seed``), cross-checked."""
+        return SyntheticSpec.from_mapping(self.synthetic.model_dump(exclude={"seed"}))
 
 
 def _format_error(err: dict[str, Any]) -> str:

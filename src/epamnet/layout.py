@@ -19,7 +19,7 @@ from epamnet.config import Params
 #: orchestrators, so editing a stage's code re-runs it (Snakemake's code trigger does
 #: not see imported modules).
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "acquire": ("src/epamnet/prepare/acquire.py", "src/epamnet/prepare/synthetic.py"),
+    "acquire": ("src/epamnet/prepare/acquire.py", "src/epamnet/prepare/synthetic"),
     "pose": ("src/epamnet/prepare/pose.py",),
     "clips": ("src/epamnet/prepare/pku_clips.py",),
     "crop": ("src/epamnet/prepare/crop.py",),
@@ -108,8 +108,15 @@ def command(rule: str, key: str, args: str) -> str:
 def dataset_params(params: Params, dataset: str) -> tuple[str, ...]:
     """Parameter keys that decide what ``acquire`` produces for ``dataset``."""
     keys = [f"datasets.{dataset}.source"]
+    keys.append("synthetic" if params.datasets.entry(dataset).source == "synthetic" else "acquire")
+    return tuple(keys)
+
+
+def splits_params(params: Params, dataset: str) -> tuple[str, ...]:
+    """Parameter keys that decide the split lists of ``dataset``."""
+    keys = [f"datasets.{dataset}.protocols", f"datasets.{dataset}.source"]
     if params.datasets.entry(dataset).source == "synthetic":
-        keys.append("synthetic")
+        keys.append("synthetic.num_classes")
     return tuple(keys)
 
 
@@ -178,7 +185,7 @@ def stages(params: Params) -> list[Stage]:
                 "splits", ds, command("splits", ds, f"splits --dataset {ds}"),
                 deps=split_deps,
                 outs=(str(lay.splits(ds)),),
-                params=(f"datasets.{ds}.protocols",) + dataset_params(params, ds),
+                params=splits_params(params, ds),
                 vars={"dataset": ds},
             )
         )

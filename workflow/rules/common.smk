@@ -3,7 +3,7 @@
 # typed validation (the same one every `epamnet` command runs at start-up).
 
 from epamnet.config import validate_params
-from epamnet.layout import STAGE_CODE, Layout, dataset_params
+from epamnet.layout import STAGE_CODE, Layout, dataset_params, splits_params
 
 PARAMS = validate_params(config, "params.yaml")
 LAYOUT = Layout.from_params(PARAMS)

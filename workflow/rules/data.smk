@@ -89,9 +89,7 @@ rule splits:
     output:
         directory(f"{DATA}/prepared/{{dataset}}/splits"),
     params:
-        values=param_values(
-            lambda w: [f"datasets.{w.dataset}.protocols", *dataset_params(PARAMS, w.dataset)]
-        ),
+        values=param_values(lambda w: splits_params(PARAMS, w.dataset)),
     log:
         "logs/splits/{dataset}.log",
     conda:

@@ -1,0 +1,338 @@
+"""Skeleton annotation files (mmaction2 / PoseC3D format), read without executing code.
+
+An annotation file is a pickle holding either a list of annotation dicts, or (the NTU
+files mmaction2 publishes) a dict ``{"split": {name: [frame_dir, ...]}, "annotations":
+[...]}``. Each annotation has ``frame_dir`` (str), ``label`` (int, -1 when unknown),
+``img_shape`` and ``original_shape`` ((h, w)), ``total_frames`` (int), ``keypoint``
+(M x T x V x 2) and ``keypoint_score`` (M x T x V); see docs/pipeline.md.
+
+Why a restricted reader: ``pickle.load`` runs whatever callables a pickle names, so a
+crafted ``.pkl`` downloaded from the internet could run ``os.system``. The
+:class:`SafeUnpickler` below resolves only the few globals this format needs (numpy
+array, dtype and scalar reconstruction under the numpy 1.x and 2.x module paths,
+``collections.OrderedDict``, and the two helpers protocol 0-2 pickles use for bytes)
+and refuses the file as soon as it names anything else, before anything is called.
+"""
+
+from __future__ import annotations
+
+import codecs
+import collections
+import importlib
+import logging
+import os
+import pickle
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from epamnet.errors import EpamnetError, file_error
+from epamnet.io.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
+#: Keys every annotation carries (extra keys such as ``filename`` or ``crop_box`` are kept).
+REQUIRED_KEYS: tuple[str, ...] = (
+    "frame_dir",
+    "label",
+    "img_shape",
+    "original_shape",
+    "total_frames",
+    "keypoint",
+    "keypoint_score",
+)
+
+#: COCO-17 joints.
+NUM_JOINTS = 17
+
+#: Protocol used for writing: readable by every Python 3.8+ and every numpy >= 1.x.
+PICKLE_PROTOCOL = 4
+
+_FIX = "the file is not in the mmaction2 skeleton annotation format (docs/pipeline.md); re-download or regenerate it"
+
+
+class ForbiddenGlobal(pickle.UnpicklingError):
+    """A pickle named a global outside the allow-list (raised before anything is called)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        super().__init__(f"{module}.{name}")
+        self.qualname = f"{module}.{name}"
+
+
+def _bytes_from_latin1(text: str = "", encoding: str = "latin1") -> bytes:
+    """Stand-in for ``_codecs.encode`` as protocol 0-2 pickles use it for ``bytes`` values.
+
+    Only the latin-1 round trip that pickle itself emits is accepted.
+    """
+    if codecs.lookup(encoding).name != "iso8859-1" or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+def _numpy_attr(name: str, *modules: str) -> Any:
+    """Return ``name`` from the first of ``modules`` that exists (numpy 2.x, then 1.x paths)."""
+    for module in modules:
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError(f"none of {modules} provides {name}")
+
+
+@cache
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    """The allow-list: (module, name) as written in a pickle -> the object it resolves to.
+
+    The names were found by pickling real annotations (numpy arrays of several dtypes and
+    memory orders, numpy scalars, strings, tuples, OrderedDicts) with every protocol 0-5
+    under numpy 2 and listing what the unpickler looked up; numpy 1.x writes the same
+    names under ``numpy.core`` instead of ``numpy._core``. Both map to the installed numpy.
+    """
+    reconstruct = _numpy_attr("_reconstruct", "numpy._core.multiarray", "numpy.core.multiarray")
+    scalar = _numpy_attr("scalar", "numpy._core.multiarray", "numpy.core.multiarray")
+    frombuffer = _numpy_attr("_frombuffer", "numpy._core.numeric", "numpy.core.numeric")
+    allowed: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        # protocol 0-2 encode bytes values as _codecs.encode(latin-1 text, "latin1")
+        ("_codecs", "encode"): _bytes_from_latin1,
+        ("builtins", "bytes"): bytes,
+        ("__builtin__", "bytes"): bytes,
+    }
+    for core in ("numpy._core", "numpy.core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        allowed[(f"{core}.multiarray", "scalar")] = scalar
+        allowed[(f"{core}.numeric", "_frombuffer")] = frombuffer
+    return allowed
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals of the skeleton annotation format."""
+
+    def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle API
+        try:
+            return _allowed_globals()[(module, name)]
+        except KeyError:
+            raise ForbiddenGlobal(module, name) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("persistent ids are not part of the format")
+
+
+def _unpickle(path: Path) -> Any:
+    """Read one pickle from ``path`` with :class:`SafeUnpickler`; errors name the file.
+
+    The file is streamed through a buffered reader, so a multi-GB file is never held
+    as one ``bytes`` object next to the arrays it decodes into.
+    """
+    if not path.exists():
+        raise file_error(path, "annotation file not found", "check the path or run the stage that writes it")
+    if path.is_dir():
+        raise file_error(path, "is a folder, not an annotation file", "point to the .pkl file inside it")
+    if path.stat().st_size == 0:
+        raise file_error(path, "is empty", "re-download or regenerate it")
+    try:
+        with open(path, "rb", buffering=1 << 20) as fh:
+            obj = SafeUnpickler(fh).load()
+            trailing = fh.read(1)
+    except ForbiddenGlobal as exc:
+        raise file_error(
+            path,
+            f"refuses to load: the pickle references {exc.qualname}, which a skeleton annotation file never contains",
+            "the file is not an annotation file or was tampered with: do not open it with plain pickle, "
+            "get it again from its source or regenerate it",
+        ) from None
+    except EOFError:
+        raise file_error(path, "ends in the middle of the pickle (truncated)", "re-download or regenerate it") from None
+    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            struct.error, UnicodeDecodeError, OverflowError, ImportError, RecursionError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise file_error(path, f"is not a readable pickle ({detail})", "re-download or regenerate it") from None
+    except MemoryError:
+        raise file_error(path, "does not fit in memory while loading", "free memory or use a machine with more RAM") from None
+    if trailing:
+        logger.warning("%s: extra bytes after the end of the pickle were ignored", path)
+    return obj
+
+
+def _check_split(split: Any, path: Path) -> dict[str, list[str]]:
+    """The NTU files' ``split``: a dict of split name -> list of frame_dir strings."""
+    if not isinstance(split, Mapping):
+        raise file_error(path, f"'split' is a {type(split).__name__}, expected a dict of name -> [frame_dir, ...]", _FIX)
+    out: dict[str, list[str]] = {}
+    for name, members in split.items():
+        if not isinstance(name, str) or not isinstance(members, (list, tuple)) or not all(
+            isinstance(m, str) for m in members
+        ):
+            raise file_error(path, f"'split' entry {name!r} is not a list of frame_dir strings", _FIX)
+        out[name] = list(members)
+    return out
+
+
+def load_annotation_file(
+    path: str | os.PathLike[str], *, validate: bool = True, num_joints: int | None = NUM_JOINTS
+) -> tuple[list[dict[str, Any]], dict[str, list[str]] | None]:
+    """Load an annotation file of either form; return ``(annotations, split)``.
+
+    ``split`` is the NTU files' ``{name: [frame_dir, ...]}`` dict, or ``None`` for a plain
+    list. With ``validate`` every entry is checked by :func:`validate_annotation` (and
+    ``frame_dir`` must be unique); ``num_joints=None`` accepts any joint count.
+    """
+    path = Path(path)
+    obj = _unpickle(path)
+    split: dict[str, list[str]] | None = None
+    if isinstance(obj, Mapping):
+        if "annotations" not in obj:
+            raise file_error(
+                path,
+                f"holds a dict without an 'annotations' key (keys: {sorted(map(str, obj))[:6]})",
+                _FIX,
+            )
+        annotations = obj["annotations"]
+        if "split" in obj and obj["split"] is not None:
+            split = _check_split(obj["split"], path)
+    elif isinstance(obj, list):
+        annotations = obj
+    else:
+        raise file_error(path, f"holds a {type(obj).__name__}, expected a list of annotations or a dict", _FIX)
+    if not isinstance(annotations, list):
+        raise file_error(path, f"'annotations' is a {type(annotations).__name__}, expected a list", _FIX)
+    if validate:
+        validate_annotations(annotations, path, num_joints=num_joints)
+    return annotations, split
+
+
+def load_annotations(
+    path: str | os.PathLike[str], *, validate: bool = True, num_joints: int | None = NUM_JOINTS
+) -> list[dict[str, Any]]:
+    """Load the annotation list of a file of either form (the split, if any, is dropped)."""
+    return load_annotation_file(path, validate=validate, num_joints=num_joints)[0]
+
+
+def save_annotations(
+    path: str | os.PathLike[str],
+    annotations: Sequence[Mapping[str, Any]],
+    split: Mapping[str, Iterable[str]] | None = None,
+    *,
+    validate: bool = True,
+    num_joints: int | None = NUM_JOINTS,
+) -> None:
+    """Write annotations atomically: a plain list, or ``{"split", "annotations"}`` if ``split``.
+
+    Entries are validated first (``validate``), so a bad entry never reaches disk.
+    """
+    path = Path(path)
+    annotations = [dict(a) for a in annotations]
+    if validate:
+        validate_annotations(annotations, path, num_joints=num_joints)
+    obj: Any = annotations
+    if split is not None:
+        obj = {"split": {str(k): [str(v) for v in vs] for k, vs in split.items()}, "annotations": annotations}
+    with atomic_write(path) as fh:
+        pickle.dump(obj, fh, protocol=PICKLE_PROTOCOL)
+    logger.debug("wrote %d annotations to %s", len(annotations), path)
+
+
+def validate_annotations(
+    annotations: Sequence[Any], source: str | os.PathLike[str], *, num_joints: int | None = NUM_JOINTS
+) -> None:
+    """Validate every entry (see :func:`validate_annotation`) and that ``frame_dir`` is unique."""
+    seen: dict[str, int] = {}
+    for i, ann in enumerate(annotations):
+        validate_annotation(ann, f"{source}[{i}]", num_joints=num_joints)
+        name = str(ann["frame_dir"])
+        if name in seen:
+            raise file_error(
+                source,
+                f"frame_dir {name!r} appears twice (entries {seen[name]} and {i})",
+                "each video must have one entry: regenerate the file",
+            )
+        seen[name] = i
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_shape(value: Any) -> bool:
+    return (
+        isinstance(value, (tuple, list, np.ndarray))
+        and len(value) == 2
+        and all(_is_int(v) and int(v) > 0 for v in value)
+    )
+
+
+def _is_real_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and (
+        np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)
+    )
+
+
+def validate_annotation(ann: Any, source: str, *, num_joints: int | None = NUM_JOINTS) -> None:
+    """Check one annotation dict; raise a one-line :class:`EpamnetError` naming ``source``.
+
+    ``source`` says where the entry comes from (e.g. ``"skeletons.pkl[12]"``); the message
+    adds the entry's ``frame_dir`` when it has one. Checks: required keys present;
+    ``frame_dir`` a non-empty str; ``label`` an int >= -1; ``img_shape``/``original_shape``
+    two positive ints; ``total_frames`` an int >= 1; ``keypoint`` a real-valued array
+    M x T x V x 2 with T == total_frames and V == ``num_joints`` (any V if None);
+    ``keypoint_score`` a real-valued array of shape M x T x V. M may be 0 (no person).
+    """
+
+    def bad(problem: str) -> EpamnetError:
+        where = source
+        if isinstance(ann, Mapping) and isinstance(ann.get("frame_dir"), str):
+            where = f"{source} (frame_dir {ann['frame_dir']!r})"
+        return file_error(where, problem, _FIX)
+
+    if not isinstance(ann, Mapping):
+        raise bad(f"annotation is a {type(ann).__name__}, expected a dict")
+    missing = [k for k in REQUIRED_KEYS if k not in ann]
+    if missing:
+        raise bad(f"annotation lacks key(s) {', '.join(missing)}")
+    if not isinstance(ann["frame_dir"], str) or not ann["frame_dir"]:
+        raise bad(f"frame_dir must be a non-empty str, got {ann['frame_dir']!r}")
+    if not _is_int(ann["label"]) or int(ann["label"]) < -1:
+        raise bad(f"label must be an int >= -1 (-1: unknown), got {ann['label']!r}")
+    for key in ("img_shape", "original_shape"):
+        if not _is_shape(ann[key]):
+            raise bad(f"{key} must be (height, width) with positive ints, got {ann[key]!r}")
+    total = ann["total_frames"]
+    if not _is_int(total) or int(total) < 1:
+        raise bad(f"total_frames must be an int >= 1, got {total!r}")
+    kp, score = ann["keypoint"], ann["keypoint_score"]
+    if not _is_real_array(kp):
+        raise bad(f"keypoint must be a numeric numpy array, got {_describe(kp)}")
+    if not _is_real_array(score):
+        raise bad(f"keypoint_score must be a numeric numpy array, got {_describe(score)}")
+    if kp.ndim != 4 or kp.shape[3] != 2:
+        raise bad(f"keypoint must have shape M x T x V x 2, got {kp.shape}")
+    if kp.shape[1] != int(total):
+        raise bad(f"keypoint has {kp.shape[1]} frames (shape {kp.shape}) but total_frames is {int(total)}")
+    if num_joints is not None and kp.shape[2] != num_joints:
+        raise bad(f"keypoint has {kp.shape[2]} joints (shape {kp.shape}), expected {num_joints} (COCO-17)")
+    if score.shape != kp.shape[:3]:
+        raise bad(f"keypoint_score has shape {score.shape}, expected {kp.shape[:3]} to match keypoint {kp.shape}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype}"
+    return f"a {type(value).__name__}"
+
+
+__all__: list[str] = [
+    "NUM_JOINTS",
+    "REQUIRED_KEYS",
+    "SafeUnpickler",
+    "load_annotation_file",
+    "load_annotations",
+    "save_annotations",
+    "validate_annotation",
+    "validate_annotations",
+]

@@ -1,0 +1,1 @@
+"""Data preparation stages: acquire, synthetic, pose, clips, crop, splits."""
