@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from epamnet.errors import EpamnetError
-from epamnet.io.skeleton import load_annotation_file, save_annotations, validate_annotation
+from epamnet.io.skeleton import load_annotation_file, save_annotations
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +35,9 @@ def provided_skeletons(dataset: str, raw_dir: Path, out_path: Path) -> int:
             f"{src}: provided skeletons not found; put the dataset's 2D skeleton pickle there "
             f"(or run `epamnet acquire --dataset {dataset}`)"
         )
-    annotations, _split = load_annotation_file(src)
+    annotations, _split = load_annotation_file(src)  # validates every entry, rejects repeats
     if not annotations:
         raise EpamnetError(f"{src}: holds no annotations; re-download or regenerate it")
-    seen: set[str] = set()
-    for i, ann in enumerate(annotations):
-        validate_annotation(ann, f"{src}[{i}]")
-        name = ann["frame_dir"]
-        if name in seen:
-            raise EpamnetError(f"{src}: frame_dir {name!r} appears twice; the file is inconsistent, regenerate it")
-        seen.add(name)
     annotations = sorted(annotations, key=lambda a: a["frame_dir"])
     save_annotations(out_path, annotations)
     logger.info("pose: %d skeleton sequences from %s -> %s", len(annotations), src, out_path)
