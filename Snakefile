@@ -20,9 +20,11 @@ validate(config, "workflow/schemas/params.schema.json")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/models.smk"
 
 
 rule all:
     default_target: True
     input:
         expand(LAYOUT.data / "prepared" / "{dataset}" / "splits", dataset=DATASETS),
+        rules.profile.output,

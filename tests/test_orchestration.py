@@ -58,8 +58,8 @@ def _snakemake_jobs(workdir: Path, configfile: Path | None = None) -> dict[str, 
         for job in wf.dag.jobs:
             if job.rule.name == "all":
                 continue
-            key = "-".join(job.wildcards[k] for k in ("dataset", "shard") if k in job.wildcards.keys())
-            jobs[stage_name(job.rule.name, key or "pku")] = {
+            key = Path(job.log[0]).stem  # logs/<rule>/<key>.log, as in dvc.yaml's commands
+            jobs[stage_name(job.rule.name, key)] = {
                 "cmd": job.shellcmd.strip(),
                 "deps": sorted(map(str, job.input)),
                 "outs": sorted(map(str, job.output)),
@@ -106,7 +106,7 @@ def test_snakemake_and_dvc_graphs_agree():
         assert smk[name] == dvc[name], name
     # the graph covers every stage of every dataset
     rules = {name.split("-")[0] for name in dvc}
-    assert rules == {"acquire", "pose", "clips", "crop", "crop_merge", "splits"}
+    assert rules == {"acquire", "pose", "clips", "crop", "crop_merge", "splits", "profile"}
 
 
 def test_graphs_agree_for_another_configuration(tmp_path):

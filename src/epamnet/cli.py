@@ -137,6 +137,35 @@ def cmd_splits(params: Params, args: argparse.Namespace) -> None:
     )
 
 
+# ---------------------------------------------------------------- models
+def cmd_profile(params: Params, args: argparse.Namespace) -> None:
+    """Params, multiply-adds and clips/s of EPAM-Net at the paper's input sizes."""
+    from epamnet.models.profile import profile_epamnet, write_efficiency_table
+    from epamnet.models.specs import paper_spec
+
+    prof = params.profile
+    result = profile_epamnet(
+        paper_spec(),
+        args.num_classes,
+        device=prof.device,
+        throughput_iters=prof.iters,
+        batch_sizes=tuple(prof.batch_sizes),
+    )
+    md, _csv = write_efficiency_table(result, Layout.from_params(params).tables)
+    print(md.read_text(encoding="utf-8"))
+
+
+def cmd_convert_official(params: Params, args: argparse.Namespace) -> None:
+    """Map an official released checkpoint onto our EPAM-Net, loading strictly."""
+    from epamnet.models.convert import convert_official_checkpoint
+    from epamnet.models.epam import EPAMNet
+    from epamnet.models.specs import paper_spec
+
+    model = EPAMNet(paper_spec(), args.num_classes)
+    convert_official_checkpoint(args.src, args.dst, model)
+    print(f"converted {args.src} -> {args.dst} ({args.num_classes} classes, strict: no missing or unexpected keys)")
+
+
 # ---------------------------------------------------------------- tooling
 def cmd_check(params: Params, args: argparse.Namespace) -> None:
     """Validate params.yaml (done before every command) and say what will run."""
@@ -194,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = stage("crop", cmd_crop, "global-box crop and resize of one shard of a dataset's videos")
     p.add_argument("--dataset", required=True)
     p.add_argument("--shard", required=True, type=int)
+
+    p = stage("profile", cmd_profile, "parameters, multiply-adds (GFLOPs) and clips/s of EPAM-Net at the paper's sizes")
+    p.add_argument("--num-classes", type=int, default=60, help="classes of the heads (NTU-60: 60)")
+    p = stage("convert-official", cmd_convert_official, "convert an official released EPAM-Net checkpoint")
+    p.add_argument("--src", required=True, help="official checkpoint (.pth)")
+    p.add_argument("--dst", required=True, help="converted checkpoint to write")
+    p.add_argument("--num-classes", type=int, required=True, help="60 (NTU-60), 120 (NTU-120), 51 (PKU), 31/19 (Toyota CS/CV)")
 
     stage("check", cmd_check, "validate params.yaml and print what the pipeline will run")
     p = stage("schema", cmd_schema, "write the JSON schema of params.yaml (used by Snakemake's validate())")

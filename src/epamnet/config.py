@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from epamnet.datasets import PROTOCOLS
 from epamnet.errors import EpamnetError
+from epamnet.models.specs import ATTENTION_KINDS, ModelSpec, StreamSpec, paper_spec, spec_from_dict, synthetic_spec
 from epamnet.prepare.synthetic.design import SyntheticSpec
 
 DatasetName = Literal["ntu60", "ntu120", "pku", "toyota"]
@@ -89,30 +90,58 @@ class Datasets(Strict):
         return getattr(self, name)
 
 
-def _synthetic_model() -> type[BaseModel]:
-    """The ``synthetic`` section: ``seed`` plus every field of :class:`SyntheticSpec`.
+def _yaml_type(tp: Any) -> Any:
+    """The YAML-side type of a dataclass field: tuples are lists (fixed ones keep their length)."""
+    if get_origin(tp) is not tuple:
+        return tp
+    args = get_args(tp)
+    if args[-1] is Ellipsis:
+        return list[args[0]]
+    return Annotated[list[args[0]], Field(min_length=len(args), max_length=len(args))]
 
-    Built from the dataclass so the generator's sizes are declared once; tuples become
-    YAML lists (fixed-length tuples keep their length). Cross-field rules live in
-    ``SyntheticSpec.__post_init__`` and run in :meth:`Params.synthetic_spec`.
+
+def section_from_dataclass(cls: type, name: str, *, optional: bool = False, **extra: Any) -> type[BaseModel]:
+    """A params.yaml section with one key per field of the dataclass ``cls``.
+
+    The generator's and the models' sizes are declared once, in their dataclasses;
+    this gives them a typed, schema-visible section. ``optional``: every key may be
+    left out (it then keeps the preset's value). Cross-field rules stay in the
+    dataclasses and run in :class:`Params`'s validator.
     """
-    hints = get_type_hints(SyntheticSpec)
-    fields: dict[str, Any] = {"seed": (NonNegativeInt, 0)}
-    for f in dataclasses.fields(SyntheticSpec):
-        tp = hints[f.name]
-        default = f.default
-        if get_origin(tp) is tuple:
-            args = get_args(tp)
-            if args[-1] is Ellipsis:
-                tp = list[args[0]]
-            else:
-                tp = Annotated[list[args[0]], Field(min_length=len(args), max_length=len(args))]
-            default = list(default)
-        fields[f.name] = (tp, Field(default=default))
-    return create_model("Synthetic", __base__=Strict, **fields)
+    hints = get_type_hints(cls)
+    fields: dict[str, Any] = dict(extra)
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name == "name":
+            continue
+        tp = _yaml_type(hints[f.name])
+        if optional:
+            fields[f.name] = (tp | None, None)
+        else:
+            default = list(f.default) if isinstance(f.default, tuple) else f.default
+            fields[f.name] = (tp, Field(default=default))
+    return create_model(name, __base__=Strict, **fields)
 
 
-Synthetic = _synthetic_model()
+Synthetic = section_from_dataclass(SyntheticSpec, "Synthetic", seed=(NonNegativeInt, 0))
+StreamOverrides = section_from_dataclass(StreamSpec, "StreamOverrides", optional=True)
+
+
+class Model(Strict):
+    """EPAM-Net's sizes: a preset, and any stream size overridden key by key."""
+
+    preset: Literal["synthetic", "paper"] = "synthetic"
+    rgb: StreamOverrides = Field(default_factory=StreamOverrides)  # type: ignore[valid-type]
+    pose: StreamOverrides = Field(default_factory=StreamOverrides)  # type: ignore[valid-type]
+    attention: Literal[ATTENTION_KINDS] | None = None  # type: ignore[valid-type]
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+
+
+class Profile(Strict):
+    """``epamnet profile``: parameters, multiply-adds and clips/s of the paper model."""
+
+    device: str = "cpu"
+    iters: NonNegativeInt = 5  # timed forward passes per batch size (0: counts only)
+    batch_sizes: list[PositiveInt] = Field(default_factory=lambda: [1, 4], min_length=1)
 
 
 class Acquire(Strict):
@@ -144,6 +173,8 @@ class Params(Strict):
     datasets: Datasets = Field(default_factory=Datasets)
     synthetic: Synthetic = Field(default_factory=Synthetic)  # type: ignore[valid-type]
     acquire: Acquire = Field(default_factory=Acquire)
+    model: Model = Field(default_factory=Model)
+    profile: Profile = Field(default_factory=Profile)
     prepare: Prepare = Field(default_factory=Prepare)
 
     @model_validator(mode="after")
@@ -154,7 +185,17 @@ class Params(Strict):
             unknown = set(self.datasets.entry(name).protocols) - set(PROTOCOLS[name])
             if unknown:
                 raise ValueError(f"datasets.{name}.protocols: {sorted(unknown)} not in {PROTOCOLS[name]}")
+        # Cross-field rules of the dataclasses: fail at start-up, not mid-pipeline.
+        self.synthetic_spec()
+        self.model_spec()
         return self
+
+    def model_spec(self) -> ModelSpec:
+        """EPAM-Net's sizes: ``model.preset`` with the keys set under ``model`` applied."""
+        base = paper_spec() if self.model.preset == "paper" else synthetic_spec()
+        overrides = self.model.model_dump(exclude={"preset"}, exclude_none=True)
+        overrides = {k: v for k, v in overrides.items() if v != {}}
+        return spec_from_dict(overrides, base=base, where="model")
 
     def synthetic_spec(self) -> SyntheticSpec:
         """The generator's sizes (``synthetic`` without ``seed``), cross-checked."""

@@ -25,6 +25,7 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "crop": ("src/epamnet/prepare/crop.py",),
     "crop_merge": ("src/epamnet/prepare/crop.py",),
     "splits": ("src/epamnet/prepare/splits.py",),
+    "profile": ("src/epamnet/models",),
 }
 
 
@@ -43,6 +44,10 @@ class Layout:
         return cls(Path(p.data), Path(p.downloads), Path(p.models), Path(p.results))
 
     # raw ------------------------------------------------------------------
+    @property
+    def tables(self) -> Path:
+        return self.results / "tables"
+
     def raw(self, dataset: str) -> Path:
         return self.data / "raw" / dataset
 
@@ -98,6 +103,7 @@ class Stage:
     outs: tuple[str, ...]
     params: tuple[str, ...]
     vars: dict[str, str] = field(default_factory=dict)
+    cache: bool = True  # False: small outputs kept in git (results/), not in the DVC cache
 
 
 def command(rule: str, key: str, args: str) -> str:
@@ -189,4 +195,13 @@ def stages(params: Params) -> list[Stage]:
                 vars={"dataset": ds},
             )
         )
+    out.append(
+        Stage(
+            "profile", "paper", command("profile", "paper", "profile"),
+            deps=STAGE_CODE["profile"],
+            outs=(str(lay.tables / "efficiency.md"), str(lay.tables / "efficiency.csv")),
+            params=("profile",),
+            cache=False,
+        )
+    )
     return out

@@ -8,6 +8,7 @@ from epamnet.layout import STAGE_CODE, Layout, dataset_params, splits_params
 PARAMS = validate_params(config, "params.yaml")
 LAYOUT = Layout.from_params(PARAMS)
 DATA = str(LAYOUT.data)
+RESULTS = str(LAYOUT.results)
 DATASETS = list(PARAMS.datasets.run)
 SHARDS = [f"{i:03d}" for i in range(PARAMS.prepare.shards)]
 

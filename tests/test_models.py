@@ -1,0 +1,287 @@
+"""Models: temporal shift, specs, X-ShiftNet, attention, EPAM-Net and stream loading."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from epamnet.errors import EpamnetError
+from epamnet.models import (
+    EPAMNet,
+    PoseClassifier,
+    RGBClassifier,
+    build_model,
+    load_stream_weights,
+    paper_spec,
+    spec_from_dict,
+    synthetic_spec,
+)
+from epamnet.models.attention import CBAMSpatialEfficientTemporalAttention, SpatialTemporalAttention
+from epamnet.models.profile import count_parameters
+from epamnet.models.tsm import TemporalShift, temporal_shift, temporal_shift_naive
+from epamnet.models.xshift import XShiftNet, se_bottleneck
+
+# ----------------------------------------------------------------------------- shift
+
+
+@pytest.mark.parametrize(
+    ("shape", "fold_div"),
+    [((2, 16, 5, 3, 3), 8), ((2, 17, 6, 2, 3), 4), ((1, 8, 1, 2, 2), 4), ((1, 3, 4, 2, 2), 8), ((1, 4, 2, 1, 1), 2)],
+)
+def test_shift_matches_naive_and_its_gradient(shape, fold_div):
+    torch.manual_seed(0)
+    x = torch.randn(*shape, requires_grad=True)
+    before = x.detach().clone()
+    ours, naive = temporal_shift(x, fold_div), temporal_shift_naive(x, fold_div)
+    assert torch.equal(ours, naive)
+    assert torch.equal(x.detach(), before)  # not in place
+    g = torch.randn_like(ours)
+    (g_ours,) = torch.autograd.grad(ours, x, g)
+    (g_naive,) = torch.autograd.grad(naive, x, g)
+    assert torch.equal(g_ours, g_naive)
+
+
+def test_shift_semantics_by_hand():
+    # C=8, fold_div=4 -> fold 2: channels 0,1 take t+1, channels 2,3 take t-1, rest copied.
+    x = torch.arange(1, 8 * 3 + 1, dtype=torch.float32).view(1, 8, 3, 1, 1)
+    out = temporal_shift(x, 4)[0, :, :, 0, 0]
+    xs = x[0, :, :, 0, 0]
+    assert torch.equal(out[0], torch.tensor([xs[0, 1], xs[0, 2], 0.0]))
+    assert torch.equal(out[2], torch.tensor([0.0, xs[2, 0], xs[2, 1]]))
+    assert torch.equal(out[4:], xs[4:])
+
+
+def test_shift_gradcheck_double():
+    x = torch.randn(2, 8, 4, 2, 2, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: temporal_shift(t, 4), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: temporal_shift(t, 4), (x,))
+
+
+def test_shift_rejects_bad_input():
+    with pytest.raises(ValueError, match="N,C,T,H,W"):
+        temporal_shift(torch.zeros(2, 8, 4, 4), 8)
+    with pytest.raises(ValueError, match="fold_div"):
+        TemporalShift(1)
+
+
+# ----------------------------------------------------------------------------- specs
+
+
+def test_paper_spec_values():
+    s = paper_spec()
+    assert (s.rgb.base_channels, s.rgb.stage_blocks, s.rgb.fold_div, s.rgb.clip_len) == (24, (3, 5, 11, 7), 8, 16)
+    assert s.rgb.stage_planes == (54, 108, 216, 432) and s.rgb.out_channels == 432
+    assert (s.pose.in_channels, s.pose.stage_blocks, s.pose.stem_stride, s.pose.fold_div) == (17, (5, 11, 7), 1, 4)
+    assert s.pose.out_channels == 216 and s.pose.clip_len == 48
+    assert s.rgb.feature_size == s.pose.feature_size == 7 and s.time_stride == 3
+    assert (s.attention, s.dropout) == ("cbam_nested", 0.5)
+
+
+def test_spec_from_dict_overrides_and_round_trip():
+    s = spec_from_dict({"rgb": {"base_channels": 16, "stage_blocks": [1, 1, 1, 1]}, "dropout": 0.2})
+    assert s.rgb.base_channels == 16 and s.rgb.stage_blocks == (1, 1, 1, 1) and s.dropout == 0.2
+    assert s.pose == paper_spec().pose
+    assert spec_from_dict({}) == paper_spec()
+    syn = synthetic_spec()
+    assert spec_from_dict(syn.to_dict()) == syn
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"rgb": {"base_channel": 8}}, "model.rgb.base_channel"),
+        ({"colour": 1}, "model.colour"),
+        ({"rgb": {"fold_div": 1}}, "model.rgb.fold_div"),
+        ({"rgb": {"base_channels": True}}, "model.rgb.base_channels"),
+        ({"pose": {"stage_blocks": [5, "x", 7]}}, "model.pose.stage_blocks[1]"),
+        ({"pose": {"spatial_strides": [2, 2]}}, "model.pose.spatial_strides"),
+        ({"attention": "self_attention"}, "model.attention"),
+        ({"dropout": 1.0}, "model.dropout"),
+        ({"pose": {"clip_len": 40}}, "model.pose.clip_len"),
+        ({"pose": {"input_size": 64}}, "model.pose.input_size"),
+        ({"rgb": "big"}, "model.rgb"),
+    ],
+)
+def test_spec_from_dict_rejects_bad_values(data, key):
+    with pytest.raises(EpamnetError) as err:
+        spec_from_dict(data)
+    assert f"{key} " in str(err.value) and "\n" not in str(err.value)
+
+
+def test_se_bottleneck_widths():
+    assert [se_bottleneck(c, 1 / 16) for c in (54, 108, 216, 432)] == [8, 8, 16, 32]
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+def _near(value: float, target: float, tol: float = 0.01) -> bool:
+    return abs(value - target) <= tol * target
+
+
+def test_paper_parameter_counts():
+    spec = paper_spec()
+    with torch.device("meta"):
+        m60, m120 = EPAMNet(spec, 60), EPAMNet(spec, 120)
+    assert _near(count_parameters(m60.rgb_backbone), 1.98e6)
+    assert _near(count_parameters(m60.pose_backbone), 0.52e6)
+    assert count_parameters(m60.attention_module) == 107
+    assert _near(count_parameters(m60), 2.54e6)
+    assert _near(count_parameters(m120), 2.58e6)
+    # Heads: (432 + 1 + 216 + 1) per class.
+    assert count_parameters(m120) - count_parameters(m60) == 650 * 60
+
+
+def test_paper_output_shapes():
+    spec = paper_spec()
+    with torch.device("meta"):
+        model = EPAMNet(spec, 60)
+        imgs, heat = torch.empty(2, 3, 16, 224, 224), torch.empty(2, 17, 48, 56, 56)
+        assert model.rgb_backbone(imgs).shape == (2, 432, 16, 7, 7)
+        assert model.pose_backbone(heat).shape == (2, 216, 48, 7, 7)
+        rgb, pose, att = model(imgs, heat, return_attention=True)
+    assert rgb.shape == pose.shape == (2, 60)
+    assert att.shape == (2, 1, 16, 7, 7)
+
+
+def test_backbone_structure_and_init():
+    net = XShiftNet(paper_spec().rgb)
+    blocks = [b for name in net.stage_names for b in getattr(net, name)]
+    assert len(blocks) == 26
+    assert [b.se_module is not None for b in net.layer2] == [True, False, True, False, True]
+    assert all((b.downsample is not None) == (j == 0) for name in net.stage_names for j, b in enumerate(getattr(net, name)))
+    assert all(torch.all(b.conv3.bn.weight == 0) for b in blocks)
+    assert torch.all(net.conv1_s.bn.weight == 1) and torch.all(net.conv5.bn.bias == 0)
+    assert net.layer1[0].conv2.conv.groups == 54 and net.layer1[0].conv2.conv.kernel_size == (1, 3, 3)
+    pose = XShiftNet(paper_spec().pose)
+    assert pose.conv1_s.conv.stride == (1, 1, 1) and pose.layer1[0].fold_div == 4
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+def test_cbam_attention_is_spatial_times_nested_temporal():
+    torch.manual_seed(0)
+    att = CBAMSpatialEfficientTemporalAttention().eval()
+    nn.init.normal_(att.spatial.conv.weight)
+    nn.init.normal_(att.conv_temporal_attention.weight)
+    att.spatial.bn.running_mean.fill_(0.3)
+    x = torch.randn(2, 10, 6, 5, 5)
+    out = att(x)
+    pooled = torch.cat([x.max(1, keepdim=True)[0], x.mean(1, keepdim=True)], 1)
+    bn = att.spatial.bn
+    s = F.conv3d(pooled, att.spatial.conv.weight, padding=(0, 3, 3))
+    a_s = torch.sigmoid((s - 0.3) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias)
+    a_t = torch.sigmoid(F.conv1d(a_s.mean((3, 4)).view(2, 1, 6), att.conv_temporal_attention.weight, padding=3))
+    torch.testing.assert_close(out, a_s * a_t.view(2, 1, 6, 1, 1))
+    assert out.shape == (2, 1, 6, 5, 5) and bool((out > 0).all() and (out < 1).all())
+    assert count_parameters(att) == 107
+
+
+def test_spatial_temporal_attention_variant():
+    spec = dataclasses.replace(synthetic_spec(), attention="spatial_temporal")
+    model = EPAMNet(spec, 5).eval()
+    assert isinstance(model.attention_module, SpatialTemporalAttention)
+    imgs = torch.randn(1, 3, spec.rgb.clip_len, spec.rgb.input_size, spec.rgb.input_size)
+    heat = torch.rand(1, 17, spec.pose.clip_len, spec.pose.input_size, spec.pose.input_size)
+    _, _, att = model(imgs, heat, return_attention=True)
+    assert att.shape == (1, 1, spec.rgb.clip_len, 4, 4)
+    with pytest.raises(ValueError, match="T=8"):
+        model.attention_module(torch.randn(1, spec.pose.out_channels, 5, 4, 4))
+
+
+# ----------------------------------------------------------------------------- EPAM-Net
+
+
+def _inputs(spec, n=2, rgb_t=None, pose_t=None):
+    g = torch.Generator().manual_seed(1)
+    r, p = spec.rgb, spec.pose
+    imgs = torch.randn(n, 3, rgb_t or r.clip_len, r.input_size, r.input_size, generator=g)
+    heat = torch.rand(n, 17, pose_t or p.clip_len, p.input_size, p.input_size, generator=g)
+    return imgs, heat
+
+
+def test_synthetic_forward_backward():
+    spec = synthetic_spec()
+    model = EPAMNet(spec, 6)
+    imgs, heat = _inputs(spec)
+    y = torch.tensor([1, 4])
+    rgb, pose = model(imgs, heat)
+    assert rgb.shape == pose.shape == (2, 6)
+    loss = model.loss(rgb, pose, y)
+    torch.testing.assert_close(loss, F.cross_entropy(rgb, y) + F.cross_entropy(pose, y))
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    # Zero-initialised residual BNs receive gradient, as do the heads and the attention.
+    assert grads["rgb_backbone.layer1.0.conv3.bn.weight"].abs().sum() > 0
+    assert grads["pose_cls_head.fc_cls.weight"].abs().sum() > 0
+    assert grads["attention_module.conv_temporal_attention.weight"].abs().sum() > 0
+    torch.testing.assert_close(model.score(rgb, pose), rgb + pose)
+
+
+def test_attention_sees_time_strided_pose_features():
+    spec = synthetic_spec()
+    model = EPAMNet(spec, 4).eval()
+    seen = {}
+    model.pose_backbone.register_forward_hook(lambda m, i, o: seen.__setitem__("pose", o))
+    model.attention_module.register_forward_hook(lambda m, i, o: seen.__setitem__("att_in", i[0]))
+    # Stride from the tensors: 16 pose frames over 8 RGB frames -> 2 (the spec says 3).
+    imgs, heat = _inputs(spec, n=1, pose_t=16)
+    _, _, att = model(imgs, heat, return_attention=True)
+    assert torch.equal(seen["att_in"], seen["pose"][:, :, 0::2])
+    assert att.shape[2] == 8
+    imgs, heat = _inputs(spec, n=1, pose_t=20)
+    with pytest.raises(EpamnetError, match="not a multiple"):
+        model(imgs, heat)
+
+
+class _Zero(nn.Module):
+    def forward(self, x):
+        return torch.zeros_like(x[:, :1])
+
+
+def test_streams_load_strictly_and_match_unimodal_models():
+    spec = synthetic_spec()
+    torch.manual_seed(3)
+    rgb_only, pose_only, fusion = RGBClassifier(spec, 5).eval(), PoseClassifier(spec, 5).eval(), EPAMNet(spec, 5).eval()
+    for m in (rgb_only, pose_only):  # non-trivial weights and BN statistics
+        for name, t in m.state_dict().items():
+            if t.is_floating_point():
+                t.copy_(torch.rand_like(t) + 0.5 if "running_var" in name else torch.randn_like(t) * 0.1)
+    load_stream_weights(fusion, {f"module.{k}": v for k, v in rgb_only.state_dict().items()}, "rgb", "rgb.pt")
+    load_stream_weights(fusion, pose_only.state_dict(), "pose", "pose.pt")
+    imgs, heat = _inputs(spec)
+    with torch.no_grad():
+        _, pose_logits = fusion(imgs, heat)
+        torch.testing.assert_close(pose_logits, pose_only(heat))
+        fusion.attention_module = _Zero()  # A = 0 -> rgb_head(f + f*0) is the RGB model alone
+        rgb_logits, _ = fusion(imgs, heat)
+        torch.testing.assert_close(rgb_logits, rgb_only(imgs))
+
+
+def test_stream_loading_reports_mismatches():
+    spec = synthetic_spec()
+    fusion = EPAMNet(spec, 5)
+    state = RGBClassifier(spec, 5).state_dict()
+    missing = {k: v for k, v in state.items() if k != "rgb_backbone.conv5.bn.running_mean"}
+    with pytest.raises(EpamnetError, match=r"rgb\.pt: .*missing keys 1 \(rgb_backbone\.conv5\.bn\.running_mean\)"):
+        load_stream_weights(fusion, missing, "rgb", "rgb.pt")
+    with pytest.raises(EpamnetError, match=r"wrong shapes 2 \(rgb_cls_head\.fc_cls\.bias \(7,\) vs \(5,\)"):
+        load_stream_weights(fusion, RGBClassifier(spec, 7).state_dict(), "rgb", "rgb.pt")
+    with pytest.raises(EpamnetError, match="unexpected keys"):
+        load_stream_weights(fusion, state, "pose", "rgb.pt")  # the RGB file given as the pose stream
+
+
+def test_build_model_checks_arguments():
+    spec = synthetic_spec()
+    assert isinstance(build_model(spec, 3, "pose"), PoseClassifier)
+    assert isinstance(build_model(spec, 3), EPAMNet)
+    with pytest.raises(EpamnetError, match="modality"):
+        build_model(spec, 3, "depth")
+    with pytest.raises(EpamnetError, match="num_classes"):
+        build_model(spec, 1)

@@ -1,0 +1,17 @@
+# Model cost: parameters, multiply-adds and throughput of EPAM-Net at the paper's sizes.
+
+
+rule profile:
+    input:
+        code=STAGE_CODE["profile"],
+    output:
+        f"{RESULTS}/tables/efficiency.md",
+        f"{RESULTS}/tables/efficiency.csv",
+    params:
+        values=param_values(["profile"]),
+    log:
+        "logs/profile/paper.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "epamnet --log {log} profile"
