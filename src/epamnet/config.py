@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from epamnet.datasets import PROTOCOLS
+from epamnet.engine.train_config import TrainConfig
 from epamnet.errors import EpamnetError
 from epamnet.models.specs import ATTENTION_KINDS, ModelSpec, StreamSpec, paper_spec, spec_from_dict, synthetic_spec
 from epamnet.prepare.synthetic.design import SyntheticSpec
@@ -29,6 +30,9 @@ from epamnet.prepare.synthetic.design import SyntheticSpec
 DatasetName = Literal["ntu60", "ntu120", "pku", "toyota"]
 Source = Literal["synthetic", "real"]
 SkeletonSource = Literal["provided"]
+
+#: What the training stages train: the two unimodal streams, then their fusion.
+STREAMS = ("pose", "rgb", "fusion")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -136,6 +140,19 @@ class Model(Strict):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
 
 
+TrainCommon = section_from_dataclass(TrainConfig, "TrainCommon")
+TrainOverrides = section_from_dataclass(TrainConfig, "TrainOverrides", optional=True)
+
+
+class Train(Strict):
+    """Training: shared settings, overridden key by key per stream."""
+
+    common: TrainCommon = Field(default_factory=TrainCommon)  # type: ignore[valid-type]
+    pose: TrainOverrides = Field(default_factory=TrainOverrides)  # type: ignore[valid-type]
+    rgb: TrainOverrides = Field(default_factory=TrainOverrides)  # type: ignore[valid-type]
+    fusion: TrainOverrides = Field(default_factory=TrainOverrides)  # type: ignore[valid-type]
+
+
 class Profile(Strict):
     """``epamnet profile``: parameters, multiply-adds and clips/s of the paper model."""
 
@@ -174,6 +191,7 @@ class Params(Strict):
     synthetic: Synthetic = Field(default_factory=Synthetic)  # type: ignore[valid-type]
     acquire: Acquire = Field(default_factory=Acquire)
     model: Model = Field(default_factory=Model)
+    train: Train = Field(default_factory=Train)
     profile: Profile = Field(default_factory=Profile)
     prepare: Prepare = Field(default_factory=Prepare)
 
@@ -188,7 +206,15 @@ class Params(Strict):
         # Cross-field rules of the dataclasses: fail at start-up, not mid-pipeline.
         self.synthetic_spec()
         self.model_spec()
+        for stream in STREAMS:
+            self.train_config(stream)
         return self
+
+    def train_config(self, stream: str) -> TrainConfig:
+        """Training settings of one stream: ``train.common`` with ``train.<stream>`` applied."""
+        values = self.train.common.model_dump()
+        values.update(getattr(self.train, stream).model_dump(exclude_none=True))
+        return TrainConfig.from_dict(values)
 
     def model_spec(self) -> ModelSpec:
         """EPAM-Net's sizes: ``model.preset`` with the keys set under ``model`` applied."""

@@ -1,0 +1,54 @@
+"""RGB frame transforms: resize to the configured size, horizontal flip, normalisation.
+
+Frames arrive as ``T x H x W x 3`` uint8 RGB (``epamnet.io.video.read_frames``) and
+leave as ``3 x T x H x W`` float32, normalised with the ImageNet statistics the
+official code uses (``to_bgr=False``). The flip mirrors columns (pixel ``j -> W-1-j``,
+mmcv's ``imflip``); the dataset takes one flip decision per sample for both streams.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+#: Per-channel mean and std (RGB order, 0..255 scale) of the official pipeline.
+RGB_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
+RGB_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be T x H x W x 3, got shape {frames.shape}")
+    return frames
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize every frame to ``size`` ``(h, w)`` (bilinear, as mmcv's default); no-op if equal."""
+    frames = _check_frames(frames)
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    if frames.shape[1:3] == (h, w):
+        return frames
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in frames])
+
+
+def flip_frames(frames: np.ndarray) -> np.ndarray:
+    """Mirror ``T x H x W x C`` frames left-right (a copy)."""
+    return np.ascontiguousarray(_check_frames(frames)[:, :, ::-1])
+
+
+def normalize_frames(
+    frames: np.ndarray,
+    mean: tuple[float, float, float] = RGB_MEAN,
+    std: tuple[float, float, float] = RGB_STD,
+) -> np.ndarray:
+    """``T x H x W x 3`` frames -> ``3 x T x H x W`` float32 ``(x - mean) / std``."""
+    frames = _check_frames(frames)
+    mean_arr = np.asarray(mean, dtype=np.float32)
+    std_arr = np.asarray(std, dtype=np.float32)
+    if np.any(std_arr <= 0):
+        raise ValueError(f"std must be positive, got {std}")
+    out = (frames.astype(np.float32) - mean_arr) / std_arr
+    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
