@@ -15,11 +15,12 @@ export PATH := $(BIN):$(PATH)
 
 venv: $(STAMP)
 
-$(STAMP): envs/requirements.lock envs/oracle.txt pyproject.toml
+$(STAMP): envs/requirements.lock envs/oracle.txt envs/pose.txt scripts/install_pose.sh pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -r envs/requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -r envs/oracle.txt
+	bash scripts/install_pose.sh $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
@@ -30,12 +31,12 @@ run: venv
 dry-run: venv
 	snakemake -n
 
-# The mmaction2 oracle is installed by `venv`: its equivalence tests must run, not skip.
+# The mmaction2 oracle and the mmpose stack are installed by `venv`: their tests must run, not skip.
 test: venv
-	EPAMNET_REQUIRE_ORACLE=1 pytest
+	EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 pytest
 
 test-fast: venv
-	EPAMNET_REQUIRE_ORACLE=1 pytest -m "not pipeline"
+	EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 pytest -m "not pipeline"
 
 dvc-yaml: venv
 	epamnet dvc-yaml

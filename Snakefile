@@ -1,4 +1,4 @@
-# epamnet: raw datasets -> prepared data -> (training, evaluation, report in later stages).
+# epamnet: raw datasets -> prepared data -> trained streams and fusion -> evaluation.
 #
 #   snakemake --cores all              # the whole pipeline on the embedded synthetic default
 #   snakemake -n                       # what would run
@@ -21,10 +21,12 @@ validate(config, "workflow/schemas/params.schema.json")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     default_target: True
     input:
-        expand(LAYOUT.data / "prepared" / "{dataset}" / "splits", dataset=DATASETS),
+        [LAYOUT.eval_dir(ds, p, s) / "metrics.json" for ds, p in RUNS for s in STREAMS],
         rules.profile.output,

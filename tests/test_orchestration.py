@@ -106,7 +106,7 @@ def test_snakemake_and_dvc_graphs_agree():
         assert smk[name] == dvc[name], name
     # the graph covers every stage of every dataset
     rules = {name.split("-")[0] for name in dvc}
-    assert rules == {"acquire", "pose", "clips", "crop", "crop_merge", "splits", "profile"}
+    assert rules == {"acquire", "pose", "clips", "crop", "crop_merge", "splits", "train_unimodal", "train_fusion", "evaluate", "profile"}
 
 
 def test_graphs_agree_for_another_configuration(tmp_path):

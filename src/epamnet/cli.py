@@ -137,6 +137,32 @@ def cmd_splits(params: Params, args: argparse.Namespace) -> None:
     )
 
 
+# ---------------------------------------------------------------- training
+def _protocol_arg(params: Params, dataset: str, protocol: str) -> str:
+    protocols = params.datasets.entry(dataset).protocols
+    if protocol not in protocols:
+        raise EpamnetError(
+            f"params.yaml: protocol {protocol!r} is not in datasets.{dataset}.protocols {protocols}; add it there or pick one of them"
+        )
+    return protocol
+
+
+def cmd_train(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    protocol = _protocol_arg(params, ds, args.protocol)
+    from epamnet.engine.stages import train_stage
+
+    train_stage(params, ds, protocol, args.stream, resume=not args.no_resume)
+
+
+def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    protocol = _protocol_arg(params, ds, args.protocol)
+    from epamnet.engine.stages import evaluate_stage
+
+    evaluate_stage(params, ds, protocol, args.stream)
+
+
 # ---------------------------------------------------------------- models
 def cmd_profile(params: Params, args: argparse.Namespace) -> None:
     """Params, multiply-adds and clips/s of EPAM-Net at the paper's input sizes."""
@@ -223,6 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = stage("crop", cmd_crop, "global-box crop and resize of one shard of a dataset's videos")
     p.add_argument("--dataset", required=True)
     p.add_argument("--shard", required=True, type=int)
+
+    for name, func, help in [
+        ("train", cmd_train, "train one stream (pose, rgb) or the fusion of one dataset and protocol"),
+        ("evaluate", cmd_evaluate, "evaluate a trained stream on the protocol's test list (1 clip per video)"),
+    ]:
+        p = stage(name, func, help)
+        p.add_argument("--dataset", required=True)
+        p.add_argument("--protocol", required=True)
+        p.add_argument("--stream", required=True, choices=("pose", "rgb", "fusion"))
+        if name == "train":
+            p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the last checkpoint")
 
     p = stage("profile", cmd_profile, "parameters, multiply-adds (GFLOPs) and clips/s of EPAM-Net at the paper's sizes")
     p.add_argument("--num-classes", type=int, default=60, help="classes of the heads (NTU-60: 60)")

@@ -104,7 +104,9 @@ def _yaml_type(tp: Any) -> Any:
     return Annotated[list[args[0]], Field(min_length=len(args), max_length=len(args))]
 
 
-def section_from_dataclass(cls: type, name: str, *, optional: bool = False, **extra: Any) -> type[BaseModel]:
+def section_from_dataclass(
+    cls: type, name: str, *, optional: bool = False, exclude: tuple[str, ...] = (), **extra: Any
+) -> type[BaseModel]:
     """A params.yaml section with one key per field of the dataclass ``cls``.
 
     The generator's and the models' sizes are declared once, in their dataclasses;
@@ -115,7 +117,7 @@ def section_from_dataclass(cls: type, name: str, *, optional: bool = False, **ex
     hints = get_type_hints(cls)
     fields: dict[str, Any] = dict(extra)
     for f in dataclasses.fields(cls):
-        if not f.init or f.name == "name":
+        if not f.init or f.name == "name" or f.name in exclude:
             continue
         tp = _yaml_type(hints[f.name])
         if optional:
@@ -140,8 +142,19 @@ class Model(Strict):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
 
 
-TrainCommon = section_from_dataclass(TrainConfig, "TrainCommon")
-TrainOverrides = section_from_dataclass(TrainConfig, "TrainOverrides", optional=True)
+TrainCommon = section_from_dataclass(TrainConfig, "TrainCommon", exclude=("selection",))
+TrainOverrides = section_from_dataclass(TrainConfig, "TrainOverrides", optional=True, exclude=("selection",))
+
+
+class Data(Strict):
+    """Clip transforms (clip lengths and sizes come from the model spec)."""
+
+    sigma: Annotated[float, Field(gt=0)] = 0.6  # Gaussian of each joint, in heatmap pixels
+    use_score: bool = True  # heatmap peak = keypoint score
+    padding: Annotated[float, Field(ge=0)] = 0.25  # pose compaction box padding
+    threshold: Annotated[float, Field(ge=0)] = 10.0  # smaller boxes keep the whole frame
+    allow_imgpad: bool = False  # the fusion pipeline's compaction (official pose-only: true)
+    flip_ratio: Fraction = 0.5  # horizontal flip probability in training (RGB and pose together)
 
 
 class Train(Strict):
@@ -191,6 +204,7 @@ class Params(Strict):
     synthetic: Synthetic = Field(default_factory=Synthetic)  # type: ignore[valid-type]
     acquire: Acquire = Field(default_factory=Acquire)
     model: Model = Field(default_factory=Model)
+    data: Data = Field(default_factory=Data)
     train: Train = Field(default_factory=Train)
     profile: Profile = Field(default_factory=Profile)
     prepare: Prepare = Field(default_factory=Prepare)

@@ -33,6 +33,6 @@ def render_dvc_yaml(params: Params) -> str:
         entry: dict = {"cmd": st.cmd, "deps": list(st.deps)}
         if st.params:
             entry["params"] = list(st.params)
-        entry["outs"] = list(st.outs) if st.cache else [{out: {"cache": False}} for out in st.outs]
+        entry["outs"] = list(st.outs) + [{out: {"cache": False}} for out in st.uncached]
         doc["stages"][stage_name(st.rule, st.key)] = entry
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=120)

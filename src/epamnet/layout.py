@@ -26,7 +26,13 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "crop_merge": ("src/epamnet/prepare/crop.py",),
     "splits": ("src/epamnet/prepare/splits.py",),
     "profile": ("src/epamnet/models",),
+    "train": ("src/epamnet/engine", "src/epamnet/models", "src/epamnet/data"),
+    "evaluate": ("src/epamnet/engine", "src/epamnet/models", "src/epamnet/data"),
 }
+
+#: Files a training stage publishes, and those an evaluation writes.
+TRAIN_FILES = ("model.pt", "metrics.json", "metrics.csv")
+EVAL_FILES = ("metrics.json", "confusion.csv", "predictions.csv", "per_class.csv", "scores.npz")
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,28 @@ class Layout:
     def splits(self, dataset: str) -> Path:
         return self.prepared(dataset) / "splits"
 
+    def prepared_videos(self, dataset: str, shards: int) -> tuple[Path, ...]:
+        return tuple(self.crop_videos(dataset, i) for i in range(shards))
+
+    # models and results ---------------------------------------------------------------
+    def train_dir(self, dataset: str, protocol: str, stream: str) -> Path:
+        """Published training outputs: model.pt, metrics.json, metrics.csv."""
+        return self.models / dataset / protocol / stream
+
+    def train_work(self, dataset: str, protocol: str, stream: str) -> Path:
+        """Checkpoints of a run in progress (not a stage output, so a re-run resumes)."""
+        return self.models / ".work" / dataset / protocol / stream
+
+    def model_file(self, dataset: str, protocol: str, stream: str) -> Path:
+        return self.train_dir(dataset, protocol, stream) / "model.pt"
+
+    def train_metrics(self, dataset: str, protocol: str, stream: str) -> Path:
+        return self.train_dir(dataset, protocol, stream) / "metrics.json"
+
+    def eval_dir(self, dataset: str, protocol: str, stream: str) -> Path:
+        """metrics.json, confusion.csv, predictions.csv, per_class.csv, scores.npz."""
+        return self.results / "metrics" / dataset / protocol / stream
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -103,7 +131,7 @@ class Stage:
     outs: tuple[str, ...]
     params: tuple[str, ...]
     vars: dict[str, str] = field(default_factory=dict)
-    cache: bool = True  # False: small outputs kept in git (results/), not in the DVC cache
+    uncached: tuple[str, ...] = ()  # further outputs kept in git, not in the DVC cache
 
 
 def command(rule: str, key: str, args: str) -> str:
@@ -124,6 +152,11 @@ def splits_params(params: Params, dataset: str) -> tuple[str, ...]:
     if params.datasets.entry(dataset).source == "synthetic":
         keys.append("synthetic.num_classes")
     return tuple(keys)
+
+
+def train_params(stream: str) -> tuple[str, ...]:
+    """Parameter keys a training (and evaluation) of ``stream`` reads."""
+    return ("model", "data", "train.common", f"train.{stream}")
 
 
 def stages(params: Params) -> list[Stage]:
@@ -195,13 +228,44 @@ def stages(params: Params) -> list[Stage]:
                 vars={"dataset": ds},
             )
         )
+        prepared = (str(lay.annotations(ds)), str(lay.splits(ds)))
+        videos = tuple(str(p) for p in lay.prepared_videos(ds, params.prepare.shards))
+        for protocol in params.datasets.entry(ds).protocols:
+            for stream in ("pose", "rgb", "fusion"):
+                key = f"{ds}-{protocol}-{stream}"
+                inputs = prepared + (() if stream == "pose" else videos)
+                if stream == "fusion":
+                    inputs += tuple(str(lay.model_file(ds, protocol, s)) for s in ("pose", "rgb"))
+                train_dir = lay.train_dir(ds, protocol, stream)
+                args = f"--dataset {ds} --protocol {protocol} --stream {stream}"
+                out.append(
+                    Stage(
+                        "train_fusion" if stream == "fusion" else "train_unimodal", key,
+                        command("train_fusion" if stream == "fusion" else "train_unimodal", key, f"train {args}"),
+                        deps=STAGE_CODE["train"] + inputs,
+                        outs=(str(train_dir / "model.pt"),),
+                        uncached=tuple(str(train_dir / f) for f in TRAIN_FILES[1:]),
+                        params=train_params(stream),
+                        vars={"dataset": ds, "protocol": protocol, "stream": stream},
+                    )
+                )
+                out.append(
+                    Stage(
+                        "evaluate", key, command("evaluate", key, f"evaluate {args}"),
+                        deps=STAGE_CODE["evaluate"] + inputs + (str(train_dir / "model.pt"), str(train_dir / "metrics.json")),
+                        outs=(),
+                        uncached=tuple(str(lay.eval_dir(ds, protocol, stream) / f) for f in EVAL_FILES),
+                        params=train_params(stream),
+                        vars={"dataset": ds, "protocol": protocol, "stream": stream},
+                    )
+                )
     out.append(
         Stage(
             "profile", "paper", command("profile", "paper", "profile"),
             deps=STAGE_CODE["profile"],
-            outs=(str(lay.tables / "efficiency.md"), str(lay.tables / "efficiency.csv")),
+            outs=(),
+            uncached=(str(lay.tables / "efficiency.md"), str(lay.tables / "efficiency.csv")),
             params=("profile",),
-            cache=False,
         )
     )
     return out

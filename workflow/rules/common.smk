@@ -3,24 +3,33 @@
 # typed validation (the same one every `epamnet` command runs at start-up).
 
 from epamnet.config import validate_params
-from epamnet.layout import STAGE_CODE, Layout, dataset_params, splits_params
+from epamnet.layout import EVAL_FILES, STAGE_CODE, Layout, dataset_params, splits_params, train_params
 
 PARAMS = validate_params(config, "params.yaml")
 LAYOUT = Layout.from_params(PARAMS)
 DATA = str(LAYOUT.data)
 RESULTS = str(LAYOUT.results)
+MODELS = str(LAYOUT.models)
 DATASETS = list(PARAMS.datasets.run)
 SHARDS = [f"{i:03d}" for i in range(PARAMS.prepare.shards)]
+STREAMS = ["pose", "rgb", "fusion"]
+#: (dataset, protocol) pairs the pipeline trains and evaluates.
+RUNS = [(ds, p) for ds in DATASETS for p in PARAMS.datasets.entry(ds).protocols]
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
     shard=r"\d{3}",
+    protocol="|".join(sorted({p for _, p in RUNS})),
+    stream="|".join(STREAMS),
+
+
+PARAM_VALUES = PARAMS.model_dump(mode="json")  # every key, defaults included
 
 
 def lookup_param(key):
-    """Value of a dotted key of params.yaml."""
-    value = config
+    """Value of a dotted key of params.yaml (its default where the file leaves it out)."""
+    value = PARAM_VALUES
     for part in key.split("."):
         value = value[part]
     return value
@@ -38,3 +47,18 @@ def param_values(keys):
         return {k.format(**wildcards): lookup_param(k.format(**wildcards)) for k in names}
 
     return values
+
+
+def prepared_inputs(dataset, stream):
+    """Prepared data a stream reads: annotations and splits; RGB also the cropped videos."""
+    files = [LAYOUT.annotations(dataset), LAYOUT.splits(dataset)]
+    if stream != "pose":
+        files += LAYOUT.prepared_videos(dataset, PARAMS.prepare.shards)
+    return [str(f) for f in files]
+
+
+def fusion_inputs(dataset, protocol, stream):
+    """The fusion model's evaluation also depends on the streams it was built from."""
+    if stream != "fusion":
+        return []
+    return [str(LAYOUT.model_file(dataset, protocol, s)) for s in ("pose", "rgb")]

@@ -1,0 +1,147 @@
+"""Pose-driven attention maps over the RGB frames of a few clips.
+
+EPAM-Net's attention ``A`` (N x 1 x T x h x w, values in (0, 1)) comes from the pose
+features of the RGB stream's frames and multiplies the RGB features: ``f + f * A``.
+For each clip the figure shows a strip of its T frames with ``A[t]`` upsampled
+(bilinear) to the frame and overlaid, and under the strip one bar per frame: the
+frame's temporal weight, the spatial mean of ``A[t]`` (with the paper's nested module
+``A = A_S * A_T`` this is ``A_T[t]`` times the mean of ``A_S[t]``).
+
+The functions take tensors and frames, not a dataset, so they work on any model and
+any clip; :mod:`epamnet.report.stage` finds the trained model and the test clips.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from epamnet.data.rgb import RGB_MEAN, RGB_STD
+from epamnet.report.figures import save_figure
+
+logger = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def compute_attention(
+    model: torch.nn.Module, imgs: torch.Tensor, heatmaps: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` (an EPAMNet) in eval mode; return (attention N x T x h x w, scores N x C).
+
+    ``scores`` is the fused inference score (rgb + pose logits), for titles.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        rgb_logits, pose_logits, attention = model(imgs, heatmaps, return_attention=True)
+    finally:
+        model.train(was_training)
+    if attention.ndim != 5 or attention.shape[1] != 1:
+        raise ValueError(f"attention must be N x 1 x T x h x w, got {tuple(attention.shape)}")
+    return attention[:, 0].float().cpu().numpy(), (rgb_logits + pose_logits).float().cpu().numpy()
+
+
+def denormalize(imgs: torch.Tensor) -> np.ndarray:
+    """Model input ``N x 3 x T x H x W`` (ImageNet-normalised) -> ``N x T x H x W x 3`` uint8 frames."""
+    mean = torch.tensor(RGB_MEAN, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    std = torch.tensor(RGB_STD, dtype=torch.float32).view(1, 3, 1, 1, 1)
+    frames = (imgs.detach().float().cpu() * std + mean).clamp(0, 255).round().to(torch.uint8)
+    return frames.permute(0, 2, 3, 4, 1).numpy()
+
+
+def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``T x h x w`` maps -> ``T x H x W`` (bilinear, corners aligned to pixel centres)."""
+    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
+    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def plot_attention(
+    frames: np.ndarray,
+    attention: np.ndarray,
+    out: str | Path,
+    titles: Sequence[str] | None = None,
+    suptitle: str = "Pose-driven attention over the RGB frames",
+    alpha: float = 0.5,
+) -> Path:
+    """Write the attention figure: per clip a frame strip with overlays and a bar row.
+
+    ``frames``: N x T x H x W x 3 uint8 (what the model saw); ``attention``: N x T x h x w.
+    One colour scale per clip (its min..max), shown by the colour bar on the right.
+    """
+    frames, attention = np.asarray(frames), np.asarray(attention, dtype=np.float32)
+    if frames.ndim != 5 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be N x T x H x W x 3, got {frames.shape}")
+    if attention.ndim != 4 or attention.shape[:2] != frames.shape[:2]:
+        raise ValueError(f"attention must be N x T x h x w matching frames {frames.shape[:2]}, got {attention.shape}")
+    n, t, h, w, _ = frames.shape
+    cell = 1.25
+    fig = Figure(figsize=(cell * t + 1.2, n * (cell * h / w + 1.35) + 0.6))
+    outer = fig.add_gridspec(n, 1, hspace=0.55)
+    for i in range(n):
+        sub = outer[i].subgridspec(2, t + 1, height_ratios=[h / w * 1.0, 0.55], width_ratios=[1] * t + [0.08],
+                                   hspace=0.08, wspace=0.04)  # fmt: skip
+        maps = upsample(attention[i], (h, w))
+        lo, hi = float(attention[i].min()), float(attention[i].max())
+        if hi - lo < 1e-6:
+            hi = lo + 1e-6
+        image = None
+        for k in range(t):
+            ax = fig.add_subplot(sub[0, k])
+            ax.imshow(frames[i, k])
+            image = ax.imshow(maps[k], cmap="jet", alpha=alpha, vmin=lo, vmax=hi, interpolation="bilinear")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if k == 0:
+                ax.set_ylabel("A[t]", fontsize=8)
+            if k == 0 and titles is not None:
+                ax.set_title(titles[i], fontsize=9, loc="left")
+        cax = fig.add_subplot(sub[0, t])
+        fig.colorbar(image, cax=cax)
+        cax.tick_params(labelsize=6)
+        cax.set_ylabel("A", fontsize=7)
+        bar_ax = fig.add_subplot(sub[1, :t])
+        weights = attention[i].mean(axis=(1, 2))
+        bar_ax.bar(np.arange(t), weights, width=0.8, color="tab:orange")
+        bar_ax.set_xlim(-0.5, t - 0.5)
+        bar_ax.set_ylim(0, max(float(weights.max()) * 1.15, 1e-6))
+        bar_ax.set_xticks(np.arange(t), [str(k + 1) for k in range(t)], fontsize=7)
+        bar_ax.tick_params(axis="y", labelsize=6)
+        bar_ax.set_ylabel("mean A", fontsize=7)
+        bar_ax.set_xlabel("RGB frame (temporal weight = spatial mean of A[t])", fontsize=7)
+    fig.suptitle(suptitle)
+    return save_figure(fig, out)
+
+
+def attention_figure(
+    model: torch.nn.Module,
+    imgs: torch.Tensor,
+    heatmaps: torch.Tensor,
+    out: str | Path,
+    frames: np.ndarray | None = None,
+    labels: Sequence[int] | None = None,
+    class_names: Sequence[str] | None = None,
+    suptitle: str = "Pose-driven attention over the RGB frames",
+) -> Path:
+    """Run ``model`` on the clips and write their attention figure to ``out``.
+
+    ``frames`` (N x T x H x W x 3 uint8) are shown under the maps; default: ``imgs``
+    denormalised. With ``labels``, titles give the actual and the predicted class.
+    """
+    attention, scores = compute_attention(model, imgs, heatmaps)
+    shown = denormalize(imgs) if frames is None else np.asarray(frames)
+    preds = scores.argmax(axis=1)
+
+    def name(k: int) -> str:
+        return class_names[k] if class_names is not None and 0 <= k < len(class_names) else f"class {k}"
+
+    titles = [f"clip {i + 1}: predicted {name(int(preds[i]))}" for i in range(len(preds))]
+    if labels is not None:
+        titles = [f"{t}, actual {name(int(k))}" for t, k in zip(titles, labels, strict=True)]
+    logger.info("attention maps of %d clips (T=%d, %dx%d) -> %s", *attention.shape[:2], *attention.shape[2:], out)
+    return plot_attention(shown, attention, out, titles=titles, suptitle=suptitle)

@@ -1,0 +1,90 @@
+"""The top-level ``plots:`` and ``metrics:`` sections of ``dvc.yaml``.
+
+``dvc plots show`` then renders, per dataset and protocol, the training loss and the
+accuracies of the three streams from ``models/<d>/<p>/<stream>/metrics.csv`` (x:
+epoch), and per stream the test confusion matrix from
+``results/metrics/<d>/<p>/<stream>/predictions.csv`` (DVC's ``confusion`` template,
+x = actual, y = predicted; it counts the rows). ``dvc metrics show`` lists the
+evaluation ``metrics.json`` of every dataset x protocol x stream.
+
+Validation columns exist only where the protocol has a validation list (Toyota
+Smarthome: CS, CV1, CV2; NTU and PKU-MMD have none), and DVC fails on a y column a
+file lacks, so the accuracy plot asks for them only there. Plot ids are plain words
+joined by '_' because DVC uses them as HTML element ids in the rendered page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from epamnet.config import STREAMS, Params
+from epamnet.layout import Layout
+from epamnet.report.paper import DATASET_LABEL, PROTOCOL_LABEL
+
+#: Datasets whose protocols have a validation list (so metrics.csv has val_ columns).
+VALIDATION_DATASETS = frozenset({"toyota"})
+
+
+def accuracy_columns(dataset: str) -> list[str]:
+    """The accuracy columns every metrics.csv of ``dataset`` has."""
+    cols = ["train_top1"]
+    if dataset in VALIDATION_DATASETS:
+        cols += ["val_top1", "val_mean_class_acc"]
+    return cols
+
+
+def dvc_plots(params: Params) -> list[dict[str, Any]]:
+    """The ``plots:`` list for the runs in ``params.datasets.run`` (paths as strings)."""
+    lay = Layout.from_params(params)
+    plots: list[dict[str, Any]] = []
+    for d in params.datasets.run:
+        for p in params.datasets.entry(d).protocols:
+            title = f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]}"
+            curves = {s: str(lay.train_dir(d, p, s) / "metrics.csv") for s in STREAMS}
+            plots.append(
+                {
+                    f"loss_{d}_{p}": {
+                        "x": "epoch",
+                        "y": {curves[s]: "train_loss" for s in STREAMS},
+                        "title": f"{title}: training loss (pose, rgb, fusion)",
+                        "x_label": "epoch",
+                        "y_label": "training loss",
+                    }
+                }
+            )
+            plots.append(
+                {
+                    f"accuracy_{d}_{p}": {
+                        "x": "epoch",
+                        "y": {curves[s]: accuracy_columns(d) for s in STREAMS},
+                        "title": f"{title}: accuracy per epoch (pose, rgb, fusion)",
+                        "x_label": "epoch",
+                        "y_label": "accuracy (fraction)",
+                    }
+                }
+            )
+            for s in STREAMS:
+                plots.append(
+                    {
+                        f"confusion_{d}_{p}_{s}": {
+                            "template": "confusion",
+                            "x": "actual",
+                            "y": {str(lay.eval_dir(d, p, s) / "predictions.csv"): "predicted"},
+                            "title": f"{title} {s}: test confusion matrix",
+                            "x_label": "actual",
+                            "y_label": "predicted",
+                        }
+                    }
+                )
+    return plots
+
+
+def dvc_metrics(params: Params) -> list[str]:
+    """The ``metrics:`` list: every evaluation metrics.json of the configured runs."""
+    lay = Layout.from_params(params)
+    return [
+        str(lay.eval_dir(d, p, s) / "metrics.json")
+        for d in params.datasets.run
+        for p in params.datasets.entry(d).protocols
+        for s in STREAMS
+    ]

@@ -1,0 +1,267 @@
+"""Global-box crop: box maths, pose/RGB alignment after crop+resize, sharding, merge, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from epamnet.errors import EpamnetError
+from epamnet.io.skeleton import load_annotations, save_annotations
+from epamnet.io.video import read_frames, video_info, write_video
+from epamnet.prepare.box import keypoint_box, keypoints_to_crop
+from epamnet.prepare.crop import crop_sample, crop_shard, failures_path, global_box, merge_shards
+
+# ----------------------------------------------------------------------------- box maths
+
+
+def _ann(points: list[list[list[tuple[float, float]]]], img_shape=(100, 200), scores=None) -> dict:
+    """Annotation from points[person][frame] = list of (x, y); missing joints are (0, 0)."""
+    m, t = len(points), len(points[0])
+    kp = np.zeros((m, t, 17, 2), dtype=np.float32)
+    for p, person in enumerate(points):
+        for f, frame in enumerate(person):
+            if frame:
+                kp[p, f, : len(frame)] = frame
+    score = np.ones((m, t, 17), dtype=np.float32) if scores is None else np.asarray(scores, dtype=np.float32)
+    return {"frame_dir": "x", "label": 0, "img_shape": img_shape, "original_shape": img_shape,
+            "total_frames": t, "keypoint": kp, "keypoint_score": score}
+
+
+def test_box_padding_and_square_expansion() -> None:
+    ann = _ann([[[(10, 20), (50, 40)]]])  # tight box x 10..50, y 20..40, centre (30, 30)
+    assert global_box(ann, padding=0.0, hw_ratio=None) == (10, 20, 50, 40)
+    assert global_box(ann, padding=0.25, hw_ratio=None) == (5, 17, 55, 42)  # half-sizes 25 and 12.5
+    assert global_box(ann, padding=0.25) == (5, 5, 55, 55)  # square: half-height raised to 25
+    assert global_box(ann, padding=0.25, hw_ratio=2.0) == (5, 0, 55, 80)  # h = 2w = 100, clipped at the top
+
+
+def test_box_clipped_at_the_border_can_end_non_square() -> None:
+    ann = _ann([[[(2, 2), (30, 30)]]])  # centre 16, half 17.5 -> -1.5..33.5
+    assert global_box(ann) == (0, 0, 33, 33)
+    ann = _ann([[[(170, 60), (198, 98)]]])  # half 23.75 square -> x 160.25..207.75, y 55.25..102.75
+    assert global_box(ann) == (160, 55, 200, 100)
+
+
+def test_box_below_threshold_or_empty_is_the_full_frame() -> None:
+    assert global_box(_ann([[[(10, 20), (15, 60)]]]), threshold=10) == (0, 0, 200, 100)  # 5 px wide
+    assert global_box(_ann([[[(10, 20), (15, 60)]]]), threshold=4) != (0, 0, 200, 100)
+    assert global_box(_ann([[[]]])) == (0, 0, 200, 100)  # no valid keypoint at all
+    empty = _ann([[[(10, 20)]]])
+    empty["keypoint"] = np.zeros((0, 1, 17, 2), dtype=np.float32)  # no person
+    empty["keypoint_score"] = np.zeros((0, 1, 17), dtype=np.float32)
+    assert global_box(empty) == (0, 0, 200, 100)
+
+
+def test_box_unites_all_persons_and_all_frames() -> None:
+    ann = _ann([
+        [[(10, 10), (20, 20)], [(12, 12)]],
+        [[(30, 30)], [(60, 70), (70, 80)]],
+    ])  # union x 10..70, y 10..80: centre (40, 45), half-sizes 37.5 and 43.75 -> square 43.75
+    assert global_box(ann, hw_ratio=None) == (2, 1, 77, 88)
+    assert global_box(ann) == (0, 1, 83, 88)
+
+
+def test_box_ignores_nan_zero_and_unscored_points() -> None:
+    base = _ann([[[(10, 20), (50, 40)]]])
+    kp = base["keypoint"]
+    kp[0, 0, 2] = (np.nan, 90)  # NaN
+    kp[0, 0, 3] = (190, np.inf)  # not finite
+    kp[0, 0, 4] = (195, 95)  # real position, score 0
+    base["keypoint_score"][0, 0, 4] = 0.0
+    base["keypoint_score"][0, 0, 5] = np.nan
+    kp[0, 0, 5] = (180, 85)  # NaN score
+    # joints 6..16 stay (0, 0) with score 1: missing joints, ignored
+    assert global_box(base) == (5, 5, 55, 55)
+
+
+def test_keypoints_to_crop_maps_pixels_and_zeroes_invalid_points() -> None:
+    kp = np.array([[[[10, 20], [0, 0], [np.nan, 5], [30, 40]]]], dtype=np.float32)
+    score = np.array([[[0.9, 0.8, 0.7, 0.0]]], dtype=np.float32)
+    new, new_score = keypoints_to_crop(kp, score, (10, 20, 30, 40), (40, 80))
+    # pixel centres: x' = (x - x0 + 0.5) * 80 / 20 - 0.5
+    np.testing.assert_allclose(new[0, 0, 0], [(0.5 * 4) - 0.5, (0.5 * 2) - 0.5])
+    np.testing.assert_array_equal(new[0, 0, 1:], 0.0)
+    np.testing.assert_array_equal(new_score[0, 0], np.float32([0.9, 0.0, 0.0, 0.0]))
+    assert new.dtype == np.float32 and new_score.dtype == np.float32
+
+
+def test_keypoint_box_matches_global_box() -> None:
+    ann = _ann([[[(10, 20), (50, 40)]]])
+    assert keypoint_box(ann["keypoint"], ann["keypoint_score"], (100, 200)) == global_box(ann)
+
+
+# ----------------------------------------------------------------------------- crop + resize alignment
+
+VH, VW, SIDE, T = 64, 80, 12, 12  # video height, width; square side; frames
+
+
+def _square_video(path: Path, fps: float = 15.0) -> list[tuple[int, int]]:
+    """A white SIDE x SIDE square moving over a dark frame; return its top-left pixel per frame."""
+    frames = np.full((T, VH, VW, 3), 20, dtype=np.uint8)
+    corners = []
+    for f in range(T):
+        x, y = 12 + 3 * f, 10 + 2 * f
+        frames[f, y : y + SIDE, x : x + SIDE] = (240, 240, 240)
+        corners.append((x, y))
+    write_video(path, frames, fps=fps, codec="MJPG")
+    return corners
+
+
+def _square_skeleton(corners: list[tuple[int, int]], scale: int = 1) -> dict:
+    """Joints 0-3 on the square's corner pixels (in a frame ``scale`` times the video), others missing."""
+    kp = np.zeros((1, T, 17, 2), dtype=np.float32)
+    score = np.zeros((1, T, 17), dtype=np.float32)
+    for f, (x, y) in enumerate(corners):
+        pts = np.array([(x, y), (x + SIDE - 1, y), (x, y + SIDE - 1), (x + SIDE - 1, y + SIDE - 1)], float)
+        kp[0, f, :4] = (pts + 0.5) * scale - 0.5  # the pixel centre, in the skeleton's frame
+        score[0, f, :4] = 0.9
+    shape = (VH * scale, VW * scale)
+    return {"frame_dir": "sq", "label": 3, "img_shape": shape, "original_shape": shape,
+            "total_frames": T, "keypoint": kp, "keypoint_score": score}
+
+
+@pytest.mark.parametrize("scale", [1, 2])  # 2: keypoints in a frame twice the video's size
+def test_crop_keypoints_land_on_the_square_corners(tmp_path: Path, scale: int) -> None:
+    corners = _square_video(tmp_path / "sq.avi")
+    ann = _square_skeleton(corners, scale)
+    size = 48
+    new = crop_sample(ann, tmp_path / "sq.avi", tmp_path / "out" / "sq.mp4", size=size)
+
+    info = video_info(tmp_path / "out" / "sq.mp4", count_frames=True)
+    assert (info.frames, info.height, info.width) == (T, size, size)
+    assert info.fps == pytest.approx(15.0)
+    assert new["img_shape"] == (size, size) and new["original_shape"] == (VH * scale, VW * scale)
+    assert new["total_frames"] == T and new["filename"] == "sq.mp4" and new["label"] == 3
+    x0, y0, x1, y1 = new["crop_box"]
+    # the region cut from the video, in skeleton pixels: the global box up to the video's pixel grid
+    np.testing.assert_allclose((x0, y0, x1, y1), global_box(ann), atol=scale / 2)
+    assert x1 - x0 < VW * scale  # a real crop, not the full frame
+
+    frames = read_frames(tmp_path / "out" / "sq.mp4")
+    for f in range(T):
+        ys, xs = np.nonzero(frames[f].mean(axis=2) > 130)
+        found = np.array([(xs.min(), ys.min()), (xs.max(), ys.min()), (xs.min(), ys.max()), (xs.max(), ys.max())])
+        np.testing.assert_allclose(new["keypoint"][0, f, :4], found, atol=1.5)
+    assert np.all(new["keypoint"][0, :, 4:] == 0) and np.all(new["keypoint_score"][0, :, 4:] == 0)
+    np.testing.assert_allclose(new["keypoint_score"][0, :, :4], 0.9)
+
+
+def test_crop_fewer_video_frames_than_skeleton_is_an_error(tmp_path: Path) -> None:
+    corners = _square_video(tmp_path / "sq.avi")
+    ann = _square_skeleton(corners)  # 15 skeleton frames, 12 video frames
+    ann["total_frames"] = T + 3
+    ann["keypoint"] = np.concatenate([ann["keypoint"], ann["keypoint"][:, :3]], axis=1)
+    ann["keypoint_score"] = np.concatenate([ann["keypoint_score"], ann["keypoint_score"][:, :3]], axis=1)
+    with pytest.raises(EpamnetError, match=r"sq\.avi: the video has 12 frames but the skeleton of sq has 15"):
+        crop_sample(ann, tmp_path / "sq.avi", tmp_path / "out" / "sq.mp4", size=32)
+    assert not (tmp_path / "out" / "sq.mp4").exists()
+
+
+def test_crop_longer_video_keeps_the_skeleton_frames(tmp_path: Path) -> None:
+    corners = _square_video(tmp_path / "sq.avi")
+    ann = _square_skeleton(corners)
+    for key in ("keypoint", "keypoint_score"):
+        ann[key] = ann[key][:, :8].copy()
+    ann["total_frames"] = 8
+    new = crop_sample(ann, tmp_path / "sq.avi", tmp_path / "sq.mp4", size=32)
+    assert new["total_frames"] == 8
+    assert video_info(tmp_path / "sq.mp4", count_frames=True).frames == 8
+
+
+# ----------------------------------------------------------------------------- shards and merge
+
+NAMES = ["s05", "s01", "s07", "s03", "s02", "s06", "s04"]
+
+
+def _tiny_dataset(root: Path, names=NAMES) -> tuple[Path, dict[str, Path]]:
+    """Per-sample 4-frame 24x32 videos and a skeleton file; returns (pkl, frame_dir -> video)."""
+    videos, anns = {}, []
+    rng = np.random.default_rng(0)
+    for name in names:
+        videos[name] = root / "raw" / f"{name}_rgb.avi"
+        write_video(videos[name], rng.integers(0, 255, (4, 24, 32, 3), dtype=np.uint8), fps=10, codec="MJPG")
+        kp = rng.uniform(4, 20, (1, 4, 17, 2)).astype(np.float32)
+        anns.append({"frame_dir": name, "label": int(name[1:]), "img_shape": (24, 32), "original_shape": (24, 32),
+                     "total_frames": 4, "keypoint": kp, "keypoint_score": np.ones((1, 4, 17), np.float32)})
+    pkl = root / "skeletons.pkl"
+    save_annotations(pkl, anns)
+    return pkl, videos
+
+
+def _run_shard(root: Path, pkl: Path, videos: dict[str, Path], i: int, n: int, **kw):
+    return crop_shard(pkl, lambda name: videos[name], i, n, root / "interim" / f"shard-{i:03d}.pkl",
+                      root / "prepared" / "videos" / f"shard-{i:03d}", size=16, **kw)
+
+
+def test_shards_partition_the_samples_and_merge_reproduces_them(tmp_path: Path) -> None:
+    pkl, videos = _tiny_dataset(tmp_path)
+    n = 3
+    seen: list[str] = []
+    for i in range(n):
+        result = _run_shard(tmp_path, pkl, videos, i, n)
+        shard = load_annotations(tmp_path / "interim" / f"shard-{i:03d}.pkl")
+        names = [a["frame_dir"] for a in shard]
+        assert names == sorted(NAMES)[i::n]  # positions i, i+n, ... of the sorted names
+        assert result.written == len(names) and result.failed == []
+        assert json.loads(failures_path(tmp_path / "interim" / f"shard-{i:03d}.pkl").read_text()) == []
+        assert sorted(p.name for p in (tmp_path / "prepared" / "videos" / f"shard-{i:03d}").iterdir()) == [
+            f"{x}.mp4" for x in names
+        ]
+        assert all(a["filename"] == f"videos/shard-{i:03d}/{a['frame_dir']}.mp4" for a in shard)
+        seen += names
+    assert sorted(seen) == sorted(NAMES) and len(seen) == len(set(seen))  # union = all, no overlap
+
+    merged = merge_shards([tmp_path / "interim" / f"shard-{i:03d}.pkl" for i in range(n)],
+                          tmp_path / "prepared" / "annotations.pkl")
+    saved = load_annotations(tmp_path / "prepared" / "annotations.pkl")
+    assert [a["frame_dir"] for a in saved] == [a["frame_dir"] for a in merged] == sorted(NAMES)
+    assert all(a["img_shape"] == (16, 16) and (tmp_path / "prepared" / a["filename"]).is_file() for a in saved)
+    assert {a["frame_dir"]: a["label"] for a in saved} == {x: int(x[1:]) for x in NAMES}
+
+
+def test_merge_rejects_duplicates_and_missing_videos(tmp_path: Path) -> None:
+    pkl, videos = _tiny_dataset(tmp_path)
+    _run_shard(tmp_path, pkl, videos, 0, 2)
+    _run_shard(tmp_path, pkl, videos, 1, 2)
+    shards = [tmp_path / "interim" / f"shard-{i:03d}.pkl" for i in range(2)]
+    out = tmp_path / "prepared" / "annotations.pkl"
+    with pytest.raises(EpamnetError, match=r"shard-000\.pkl: sample s01 is also in .*shard-000\.pkl"):
+        merge_shards([shards[0], shards[0]], out)
+    (tmp_path / "prepared" / "videos" / "shard-001" / "s02.mp4").unlink()
+    with pytest.raises(EpamnetError, match=r"shard-001\.pkl: the video of s02 .*does not exist"):
+        merge_shards(shards, out)
+    assert not out.exists()
+
+
+def test_shard_with_a_corrupt_video_fails_with_one_line_and_no_output(tmp_path: Path) -> None:
+    pkl, videos = _tiny_dataset(tmp_path)
+    videos["s03"].write_bytes(b"\x00garbage" * 100)
+    with pytest.raises(EpamnetError) as info:
+        _run_shard(tmp_path, pkl, videos, 0, 2)  # shard 0: s01, s03, s05, s07
+    assert "\n" not in str(info.value) and "s03_rgb.avi" in str(info.value)
+    assert not (tmp_path / "interim").exists() or not any((tmp_path / "interim").iterdir())
+    assert not any((tmp_path / "prepared" / "videos").iterdir())  # no shard folder, no temporary one
+
+
+def test_shard_skip_records_failures_and_keeps_the_rest(tmp_path: Path) -> None:
+    pkl, videos = _tiny_dataset(tmp_path)
+    videos["s03"].write_bytes(b"\x00garbage" * 100)
+    videos["s05"] = tmp_path / "raw" / "missing.avi"
+    result = _run_shard(tmp_path, pkl, videos, 0, 2, on_error="skip")
+    failures = json.loads(failures_path(tmp_path / "interim" / "shard-000.pkl").read_text())
+    assert [f["frame_dir"] for f in failures] == ["s03", "s05"] == [f["frame_dir"] for f in result.failed]
+    assert failures[0]["file"].endswith("s03_rgb.avi") and failures[1]["file"].endswith("missing.avi")
+    assert all(f["reason"] and "\n" not in f["reason"] for f in failures)
+    assert "not found" in failures[1]["reason"]
+    shard = load_annotations(tmp_path / "interim" / "shard-000.pkl")
+    assert [a["frame_dir"] for a in shard] == ["s01", "s07"]
+    assert sorted(p.name for p in (tmp_path / "prepared" / "videos" / "shard-000").iterdir()) == ["s01.mp4", "s07.mp4"]
+
+
+def test_shard_index_out_of_range(tmp_path: Path) -> None:
+    pkl, videos = _tiny_dataset(tmp_path, names=["s01"])
+    with pytest.raises(EpamnetError, match="shard 2 of 2"):
+        _run_shard(tmp_path, pkl, videos, 2, 2)

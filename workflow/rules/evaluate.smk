@@ -1,0 +1,20 @@
+# Evaluation of every trained stream on its protocol's test list (1 clip per video).
+
+
+rule evaluate:
+    input:
+        code=STAGE_CODE["evaluate"],
+        prepared=lambda w: prepared_inputs(w.dataset, w.stream),
+        fusion_inputs=lambda w: fusion_inputs(w.dataset, w.protocol, w.stream),
+        model=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/model.pt",
+        trained=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/metrics.json",
+    output:
+        expand(f"{RESULTS}/metrics/{{{{dataset}}}}/{{{{protocol}}}}/{{{{stream}}}}/{{name}}", name=EVAL_FILES),
+    params:
+        values=param_values(lambda w: train_params(w.stream)),
+    log:
+        "logs/evaluate/{dataset}-{protocol}-{stream}.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "epamnet --log {log} evaluate --dataset {wildcards.dataset} --protocol {wildcards.protocol} --stream {wildcards.stream}"
