@@ -11,7 +11,7 @@ CORES  ?= all
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv run dry-run test test-fast dvc-yaml clean-data
+.PHONY: venv chromium run dry-run test test-fast dvc-yaml clean-data
 
 venv: $(STAMP)
 
@@ -31,9 +31,16 @@ run: venv
 dry-run: venv
 	snakemake -n
 
-# The mmaction2 oracle and the mmpose stack are installed by `venv`: their tests must run, not skip.
-test: venv
-	EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 pytest
+# Debian's Chromium draws `dvc plots show` pages in tests/test_dvc_plots.py (headless, offline).
+# Installed with apt when missing and running as root; otherwise install it yourself.
+chromium:
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+		{ echo "chromium is missing: install Debian's chromium package (apt-get install chromium)"; exit 1; }
+
+# The mmaction2 oracle, the mmpose stack and Chromium are installed first: their tests must run, not skip.
+test: venv chromium
+	EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 EPAMNET_REQUIRE_CHROMIUM=1 pytest
 
 test-fast: venv
 	EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 pytest -m "not pipeline"

@@ -23,6 +23,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -30,3 +31,4 @@ rule all:
     input:
         [LAYOUT.eval_dir(ds, p, s) / "metrics.json" for ds, p in RUNS for s in STREAMS],
         rules.profile.output,
+        rules.report.output,

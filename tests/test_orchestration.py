@@ -106,7 +106,7 @@ def test_snakemake_and_dvc_graphs_agree():
         assert smk[name] == dvc[name], name
     # the graph covers every stage of every dataset
     rules = {name.split("-")[0] for name in dvc}
-    assert rules == {"acquire", "pose", "clips", "crop", "crop_merge", "splits", "train_unimodal", "train_fusion", "evaluate", "profile"}
+    assert rules == {"acquire", "pose", "clips", "crop", "crop_merge", "splits", "train_unimodal", "train_fusion", "evaluate", "profile", "report"}
 
 
 def test_graphs_agree_for_another_configuration(tmp_path):
@@ -117,6 +117,11 @@ def test_graphs_agree_for_another_configuration(tmp_path):
     params = _params()
     params["datasets"]["run"] = ["toyota", "ntu120"]
     params["prepare"]["shards"] = 3
+    params["datasets"]["toyota"]["skeletons"] = "mmpose"  # extracted: sharded pose_extract jobs
+    params["pose"]["shards"] = 4
+    checkpoint = tmp_path / params["pose"]["checkpoint"]  # a user-supplied file (DVC-tracked)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text(render_dvc_yaml(validate_params(params)))
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
@@ -125,6 +130,7 @@ def test_graphs_agree_for_another_configuration(tmp_path):
     assert smk == dvc
     assert sum(name.startswith("crop-") for name in dvc) == 6
     assert not any(name.startswith("clips") for name in dvc)
+    assert sorted(n for n in dvc if n.startswith("pose_extract")) == [f"pose_extract-toyota-{i:03d}" for i in range(4)]
 
 
 def test_snakemake_lint_is_clean():

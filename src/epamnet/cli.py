@@ -61,9 +61,30 @@ def cmd_acquire(params: Params, args: argparse.Namespace) -> None:
 def cmd_pose(params: Params, args: argparse.Namespace) -> None:
     ds = _dataset_arg(params, args.dataset)
     lay = Layout.from_params(params)
+    if params.datasets.entry(ds).skeletons == "mmpose":
+        from epamnet.prepare.pose import merge_extracted
+
+        merge_extracted([lay.pose_shard(ds, i) for i in range(params.pose.shards)], lay.skeletons(ds))
+        return
     from epamnet.prepare.pose import provided_skeletons
 
     provided_skeletons(ds, lay.raw(ds), lay.skeletons(ds))
+
+
+def cmd_pose_extract(params: Params, args: argparse.Namespace) -> None:
+    ds = _dataset_arg(params, args.dataset)
+    if params.datasets.entry(ds).skeletons != "mmpose":
+        raise EpamnetError(
+            f"params.yaml: datasets.{ds}.skeletons is {params.datasets.entry(ds).skeletons!r}; "
+            "set it to 'mmpose' to extract skeletons with HRNet"
+        )
+    n = params.pose.shards
+    if not 0 <= args.shard < n:
+        raise EpamnetError(f"pose-extract: shard {args.shard} is out of range; pose.shards is {n}, use 0..{n - 1}")
+    lay = Layout.from_params(params)
+    from epamnet.prepare.pose import extract_skeletons
+
+    extract_skeletons(ds, lay.raw(ds), params.pose, args.shard, lay.pose_shard(ds, args.shard))
 
 
 def cmd_clips(params: Params, args: argparse.Namespace) -> None:
@@ -163,6 +184,16 @@ def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
     evaluate_stage(params, ds, protocol, args.stream)
 
 
+# ---------------------------------------------------------------- results
+def cmd_report(params: Params, args: argparse.Namespace) -> None:
+    """Paper tables and figures from whatever runs have finished."""
+    from epamnet.report.stage import report_stage
+
+    written = report_stage(params, attention_clips=args.attention_clips)
+    for path in written:
+        print(path)
+
+
 # ---------------------------------------------------------------- models
 def cmd_profile(params: Params, args: argparse.Namespace) -> None:
     """Params, multiply-adds and clips/s of EPAM-Net at the paper's input sizes."""
@@ -190,6 +221,13 @@ def cmd_convert_official(params: Params, args: argparse.Namespace) -> None:
     model = EPAMNet(paper_spec(), args.num_classes)
     convert_official_checkpoint(args.src, args.dst, model)
     print(f"converted {args.src} -> {args.dst} ({args.num_classes} classes, strict: no missing or unexpected keys)")
+
+
+def cmd_predict(params: Params, args: argparse.Namespace) -> None:
+    """Top-5 actions of a user's video (pose, global crop, EPAM-Net)."""
+    from epamnet.predict import run
+
+    run(args, params)
 
 
 # ---------------------------------------------------------------- tooling
@@ -249,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = stage("crop", cmd_crop, "global-box crop and resize of one shard of a dataset's videos")
     p.add_argument("--dataset", required=True)
     p.add_argument("--shard", required=True, type=int)
+    p = stage("pose-extract", cmd_pose_extract, "HRNet-W32 (mmpose) skeletons of one shard of a dataset's raw videos")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--shard", required=True, type=int)
 
     for name, func, help in [
         ("train", cmd_train, "train one stream (pose, rgb) or the fusion of one dataset and protocol"),
@@ -261,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the last checkpoint")
 
+    p = stage("report", cmd_report, "paper tables and figures (results/tables, results/figures) from the finished runs")
+    p.add_argument("--attention-clips", type=int, default=3, help="test clips per run in the attention figure (0: none)")
     p = stage("profile", cmd_profile, "parameters, multiply-adds (GFLOPs) and clips/s of EPAM-Net at the paper's sizes")
     p.add_argument("--num-classes", type=int, default=60, help="classes of the heads (NTU-60: 60)")
     p = stage("convert-official", cmd_convert_official, "convert an official released EPAM-Net checkpoint")
@@ -268,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dst", required=True, help="converted checkpoint to write")
     p.add_argument("--num-classes", type=int, required=True, help="60 (NTU-60), 120 (NTU-120), 51 (PKU), 31/19 (Toyota CS/CV)")
 
+    from epamnet.predict import add_arguments as add_predict_arguments
+
+    add_predict_arguments(
+        stage("predict", cmd_predict, "top-5 actions of your own video (pose, global crop, EPAM-Net); optionally an annotated video")
+    )
     stage("check", cmd_check, "validate params.yaml and print what the pipeline will run")
     p = stage("schema", cmd_schema, "write the JSON schema of params.yaml (used by Snakemake's validate())")
     p.add_argument("--output", default="workflow/schemas/params.schema.json")

@@ -29,7 +29,7 @@ from epamnet.prepare.synthetic.design import SyntheticSpec
 
 DatasetName = Literal["ntu60", "ntu120", "pku", "toyota"]
 Source = Literal["synthetic", "real"]
-SkeletonSource = Literal["provided"]
+SkeletonSource = Literal["provided", "mmpose"]
 
 #: What the training stages train: the two unimodal streams, then their fusion.
 STREAMS = ("pose", "rgb", "fusion")
@@ -190,6 +190,30 @@ class Crop(Strict):
     threshold: Annotated[float, Field(ge=0.0)] = 10.0
 
 
+class Pose(Strict):
+    """``pose-extract``: mmpose HRNet-W32 top-down extraction (datasets with ``skeletons: mmpose``)."""
+
+    checkpoint: str = "checkpoints/td-hm_hrnet-w32_8xb64-210e_coco-256x192-81c58e40_20220909.pth"  # DVC-tracked
+    config: str = "body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py"
+    random_init: bool = False  # tests/CI only: a randomly initialised HRNet, checkpoint not read
+    shards: PositiveInt = 2  # extraction jobs per dataset (real NTU-120: e.g. 64)
+    batch_size: PositiveInt = 8  # person crops per forward pass
+    flip_test: bool = True
+    max_persons: PositiveInt = 2  # persons kept per frame, by mean keypoint score
+    box_source: Literal["skeleton", "full_frame", "detector"] = "skeleton"
+    box_padding: Annotated[float, Field(ge=0.0)] = 0.1  # skeleton boxes: padding per side
+    det_config: str | None = None  # mmdet config (box_source: detector; needs mmcv with ops)
+    det_checkpoint: str | None = None
+    det_score_threshold: Fraction = 0.5
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _detector_files(self) -> "Pose":
+        if self.box_source == "detector" and not (self.det_config and self.det_checkpoint):
+            raise ValueError("box_source 'detector' needs det_config and det_checkpoint (an mmdet config and its weights)")
+        return self
+
+
 class Prepare(Strict):
     shards: PositiveInt = 2
     on_sample_error: Literal["fail", "skip"] = "fail"
@@ -208,6 +232,7 @@ class Params(Strict):
     train: Train = Field(default_factory=Train)
     profile: Profile = Field(default_factory=Profile)
     prepare: Prepare = Field(default_factory=Prepare)
+    pose: Pose = Field(default_factory=Pose)
 
     @model_validator(mode="after")
     def _protocols_known(self) -> "Params":

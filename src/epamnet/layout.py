@@ -21,11 +21,13 @@ from epamnet.config import Params
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "acquire": ("src/epamnet/prepare/acquire.py", "src/epamnet/prepare/synthetic"),
     "pose": ("src/epamnet/prepare/pose.py",),
+    "pose_extract": ("src/epamnet/prepare/pose.py", "src/epamnet/pose"),
     "clips": ("src/epamnet/prepare/pku_clips.py",),
     "crop": ("src/epamnet/prepare/crop.py",),
     "crop_merge": ("src/epamnet/prepare/crop.py",),
     "splits": ("src/epamnet/prepare/splits.py",),
     "profile": ("src/epamnet/models",),
+    "report": ("src/epamnet/report",),
     "train": ("src/epamnet/engine", "src/epamnet/models", "src/epamnet/data"),
     "evaluate": ("src/epamnet/engine", "src/epamnet/models", "src/epamnet/data"),
 }
@@ -65,6 +67,10 @@ class Layout:
         """Skeletons of the raw videos (output of ``pose``)."""
         return self.interim(dataset) / "skeletons.pkl"
 
+    def pose_shard(self, dataset: str, shard: int) -> Path:
+        """One shard of mmpose extraction (output of ``pose-extract``)."""
+        return self.interim(dataset) / "pose" / f"shard-{shard:03d}.pkl"
+
     def clips(self, dataset: str) -> Path:
         """PKU-MMD action clips: ``videos/`` and ``skeletons.pkl`` (output of ``clips``)."""
         return self.interim(dataset) / "clips"
@@ -83,6 +89,10 @@ class Layout:
 
     def crop_shard(self, dataset: str, shard: int) -> Path:
         return self.interim(dataset) / "crop" / f"shard-{shard:03d}.pkl"
+
+    def crop_failures(self, dataset: str, shard: int) -> Path:
+        """Samples a crop shard skipped (``prepare.on_sample_error: skip``); ``[]`` when none."""
+        return self.interim(dataset) / "crop" / f"shard-{shard:03d}.failures.json"
 
     # prepared -------------------------------------------------------------
     def prepared(self, dataset: str) -> Path:
@@ -146,6 +156,31 @@ def dataset_params(params: Params, dataset: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
+def pose_inputs(params: Params, dataset: str) -> tuple[str, ...]:
+    """What ``pose`` reads: the raw folder, and with ``skeletons: mmpose`` the extraction shards."""
+    lay = Layout.from_params(params)
+    deps = [str(lay.raw(dataset))]
+    if params.datasets.entry(dataset).skeletons == "mmpose":
+        deps += [str(lay.pose_shard(dataset, i)) for i in range(params.pose.shards)]
+    return tuple(deps)
+
+
+def pose_params(params: Params, dataset: str) -> tuple[str, ...]:
+    """Parameter keys of ``pose``: the skeleton source (and the shard count it merges)."""
+    keys = [f"datasets.{dataset}.skeletons"]
+    if params.datasets.entry(dataset).skeletons == "mmpose":
+        keys.append("pose.shards")
+    return tuple(keys)
+
+
+def pose_extract_inputs(params: Params, dataset: str) -> tuple[str, ...]:
+    """What ``pose-extract`` reads: the raw folder and the HRNet checkpoint (unless random_init)."""
+    deps = [str(Layout.from_params(params).raw(dataset))]
+    if not params.pose.random_init:
+        deps.append(params.pose.checkpoint)
+    return tuple(deps)
+
+
 def splits_params(params: Params, dataset: str) -> tuple[str, ...]:
     """Parameter keys that decide the split lists of ``dataset``."""
     keys = [f"datasets.{dataset}.protocols", f"datasets.{dataset}.source"]
@@ -174,12 +209,24 @@ def stages(params: Params) -> list[Stage]:
                 vars={"dataset": ds},
             )
         )
+        if params.datasets.entry(ds).skeletons == "mmpose":
+            for i in range(params.pose.shards):
+                out.append(
+                    Stage(
+                        "pose_extract", f"{ds}-{i:03d}",
+                        command("pose_extract", f"{ds}-{i:03d}", f"pose-extract --dataset {ds} --shard {i:03d}"),
+                        deps=STAGE_CODE["pose_extract"] + pose_extract_inputs(params, ds),
+                        outs=(str(lay.pose_shard(ds, i)),),
+                        params=("pose",),
+                        vars={"dataset": ds, "shard": f"{i:03d}"},
+                    )
+                )
         out.append(
             Stage(
                 "pose", ds, command("pose", ds, f"pose --dataset {ds}"),
-                deps=STAGE_CODE["pose"] + (str(lay.raw(ds)),),
+                deps=STAGE_CODE["pose"] + pose_inputs(params, ds),
                 outs=(str(lay.skeletons(ds)),),
-                params=(f"datasets.{ds}.skeletons",),
+                params=pose_params(params, ds),
                 vars={"dataset": ds},
             )
         )
@@ -200,7 +247,7 @@ def stages(params: Params) -> list[Stage]:
                 Stage(
                     "crop", f"{ds}-{i:03d}", command("crop", f"{ds}-{i:03d}", f"crop --dataset {ds} --shard {i:03d}"),
                     deps=STAGE_CODE["crop"] + crop_inputs,
-                    outs=(str(lay.crop_shard(ds, i)), str(lay.crop_videos(ds, i))),
+                    outs=(str(lay.crop_shard(ds, i)), str(lay.crop_videos(ds, i)), str(lay.crop_failures(ds, i))),
                     params=crop_params,
                     vars={"dataset": ds, "shard": f"{i:03d}"},
                 )
@@ -210,7 +257,8 @@ def stages(params: Params) -> list[Stage]:
                 "crop_merge", ds, command("crop_merge", ds, f"crop-merge --dataset {ds}"),
                 deps=STAGE_CODE["crop_merge"]
                 + tuple(str(lay.crop_shard(ds, i)) for i in shards)
-                + tuple(str(lay.crop_videos(ds, i)) for i in shards),
+                + tuple(str(lay.crop_videos(ds, i)) for i in shards)
+                + tuple(str(lay.crop_failures(ds, i)) for i in shards),
                 outs=(str(lay.annotations(ds)),),
                 params=("prepare.shards",),
                 vars={"dataset": ds},
@@ -266,6 +314,17 @@ def stages(params: Params) -> list[Stage]:
             outs=(),
             uncached=(str(lay.tables / "efficiency.md"), str(lay.tables / "efficiency.csv")),
             params=("profile",),
+        )
+    )
+    from epamnet.report.stage import report_inputs, report_outputs
+
+    out.append(
+        Stage(
+            "report", "all", command("report", "all", "report"),
+            deps=STAGE_CODE["report"] + tuple(str(p) for p in report_inputs(params) if str(p) not in STAGE_CODE["report"]),
+            outs=(),
+            uncached=tuple(str(p) for p in report_outputs(params)),
+            params=("datasets", "model", "data"),
         )
     )
     return out

@@ -3,7 +3,18 @@
 # typed validation (the same one every `epamnet` command runs at start-up).
 
 from epamnet.config import validate_params
-from epamnet.layout import EVAL_FILES, STAGE_CODE, Layout, dataset_params, splits_params, train_params
+from epamnet.layout import (
+    EVAL_FILES,
+    STAGE_CODE,
+    Layout,
+    dataset_params,
+    pose_extract_inputs,
+    pose_inputs,
+    pose_params,
+    splits_params,
+    train_params,
+)
+from epamnet.report.stage import report_inputs, report_outputs
 
 PARAMS = validate_params(config, "params.yaml")
 LAYOUT = Layout.from_params(PARAMS)
@@ -12,6 +23,7 @@ RESULTS = str(LAYOUT.results)
 MODELS = str(LAYOUT.models)
 DATASETS = list(PARAMS.datasets.run)
 SHARDS = [f"{i:03d}" for i in range(PARAMS.prepare.shards)]
+POSE_SHARDS = [f"{i:03d}" for i in range(PARAMS.pose.shards)]
 STREAMS = ["pose", "rgb", "fusion"]
 #: (dataset, protocol) pairs the pipeline trains and evaluates.
 RUNS = [(ds, p) for ds in DATASETS for p in PARAMS.datasets.entry(ds).protocols]

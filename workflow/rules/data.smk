@@ -1,4 +1,4 @@
-# Data preparation: acquire -> pose -> clips (PKU-MMD) -> crop (sharded) -> splits.
+# Data preparation: acquire -> [pose_extract (sharded, skeletons: mmpose)] -> pose -> clips (PKU-MMD) -> crop (sharded) -> splits.
 
 
 rule acquire:
@@ -16,14 +16,30 @@ rule acquire:
         "epamnet --log {log} acquire --dataset {wildcards.dataset}"
 
 
+rule pose_extract:
+    input:
+        code=STAGE_CODE["pose_extract"],
+        sources=lambda w: pose_extract_inputs(PARAMS, w.dataset),
+    output:
+        f"{DATA}/interim/{{dataset}}/pose/shard-{{shard}}.pkl",
+    params:
+        values=param_values(["pose"]),
+    log:
+        "logs/pose_extract/{dataset}-{shard}.log",
+    conda:
+        "../../envs/pose.yaml"
+    shell:
+        "epamnet --log {log} pose-extract --dataset {wildcards.dataset} --shard {wildcards.shard}"
+
+
 rule pose:
     input:
         code=STAGE_CODE["pose"],
-        raw=f"{DATA}/raw/{{dataset}}",
+        sources=lambda w: pose_inputs(PARAMS, w.dataset),
     output:
         f"{DATA}/interim/{{dataset}}/skeletons.pkl",
     params:
-        values=param_values(["datasets.{dataset}.skeletons"]),
+        values=param_values(lambda w: pose_params(PARAMS, w.dataset)),
     log:
         "logs/pose/{dataset}.log",
     conda:
@@ -54,6 +70,7 @@ rule crop:
     output:
         shard=f"{DATA}/interim/{{dataset}}/crop/shard-{{shard}}.pkl",
         videos=directory(f"{DATA}/prepared/{{dataset}}/videos/shard-{{shard}}"),
+        failures=f"{DATA}/interim/{{dataset}}/crop/shard-{{shard}}.failures.json",
     params:
         values=param_values(["prepare.crop", "prepare.on_sample_error", "prepare.shards"]),
     log:
@@ -69,6 +86,7 @@ rule crop_merge:
         code=STAGE_CODE["crop_merge"],
         shards=expand(f"{DATA}/interim/{{{{dataset}}}}/crop/shard-{{shard}}.pkl", shard=SHARDS),
         videos=expand(f"{DATA}/prepared/{{{{dataset}}}}/videos/shard-{{shard}}", shard=SHARDS),
+        failures=expand(f"{DATA}/interim/{{{{dataset}}}}/crop/shard-{{shard}}.failures.json", shard=SHARDS),
     output:
         f"{DATA}/prepared/{{dataset}}/annotations.pkl",
     params:

@@ -23,12 +23,14 @@ import logging
 import os
 import pickle
 import struct
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_write
@@ -49,8 +51,15 @@ REQUIRED_KEYS: tuple[str, ...] = (
 #: COCO-17 joints.
 NUM_JOINTS = 17
 
-#: Protocol used for writing: readable by every Python 3.8+ and every numpy >= 1.x.
-PICKLE_PROTOCOL = 4
+#: Protocol used for writing: readable by every Python 3.8+ and numpy >= 1.16. Protocol 5
+#: writes each (contiguous) array straight from its buffer; protocol 4 pickles a
+#: ``tobytes()`` copy of every array and the pickler's memo keeps all those copies alive
+#: until the dump ends, so writing NTU-120's skeletons took twice their size in memory.
+PICKLE_PROTOCOL = 5
+
+#: Reads and writes of files at least this large report progress (a tqdm bar on a
+#: terminal, else an INFO log line every 10 %).
+PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 
 _FIX = "the file is not in the mmaction2 skeleton annotation format (docs/pipeline.md); re-download or regenerate it"
 
@@ -124,11 +133,94 @@ class SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not part of the format")
 
 
+class _Progress:
+    """Progress of a long read or write in bytes: a tqdm bar on a terminal, log lines otherwise."""
+
+    def __init__(self, verb: str, path: Path, total: int) -> None:
+        self.verb, self.path, self.total, self.done = verb, path, max(int(total), 1), 0
+        self.enabled = total >= PROGRESS_MIN_BYTES
+        self.bar = None
+        if self.enabled and sys.stderr.isatty():
+            self.bar = tqdm(total=total, desc=f"{verb} {path.name}", unit="B", unit_scale=True, leave=False)
+        self._next_log = 10  # percent
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        percent = 100 * self.done // self.total
+        if percent >= self._next_log:
+            logger.info("%s %s: %d%% (%.0f of %.0f MB)", self.verb, self.path, min(percent, 100),
+                        self.done / 1e6, self.total / 1e6)  # fmt: skip
+            self._next_log = (percent // 10 + 1) * 10
+
+    def finished(self) -> None:
+        """Say so where the last line was short of 100 % (a write's total is an estimate)."""
+        if self.enabled and self.bar is None and self._next_log <= 100:
+            logger.info("%s %s: done (%.0f MB)", self.verb, self.path, self.done / 1e6)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _ProgressReader:
+    """A binary file that reports what the unpickler reads (``read``, ``readinto``, ``readline``)."""
+
+    def __init__(self, fh: Any, progress: _Progress) -> None:
+        self._fh, self._progress = fh, progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._progress.update(len(data))
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        n = self._fh.readinto(buf)
+        self._progress.update(n or 0)
+        return n
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._fh.readline(size)
+        self._progress.update(len(data))
+        return data
+
+    def peek(self, size: int = 0) -> bytes:  # lets the unpickler prefetch (no bytes consumed)
+        return self._fh.peek(size)
+
+
+class _ProgressWriter:
+    """A binary file that reports what the pickler writes."""
+
+    def __init__(self, fh: Any, progress: _Progress) -> None:
+        self._fh, self._progress = fh, progress
+
+    def write(self, data: Any) -> int:
+        n = self._fh.write(data)
+        self._progress.update(n)
+        return n
+
+
+def _payload_bytes(annotations: Sequence[Mapping[str, Any]]) -> int:
+    """About how many bytes pickling ``annotations`` writes: array data (an array shared by
+    several entries is written once) plus ~200 per entry."""
+    arrays = {id(v): v.nbytes for ann in annotations for v in ann.values() if isinstance(v, np.ndarray)}
+    return 200 * len(annotations) + sum(arrays.values())
+
+
 def _unpickle(path: Path) -> Any:
     """Read one pickle from ``path`` with :class:`SafeUnpickler`; errors name the file.
 
     The file is streamed through a buffered reader, so a multi-GB file is never held
-    as one ``bytes`` object next to the arrays it decodes into.
+    as one ``bytes`` object next to the arrays it decodes into; numpy keeps the arrays of
+    protocol 3-5 files in the buffers the unpickler read (large ones uncopied). Protocol
+    0-2 files (what ``mmcv.dump`` writes by default) store each array as latin-1 text
+    that the unpickler's memo keeps until the end, so they peak at about twice their
+    arrays' size (benchmarks/bench_scale.py). A file of :data:`PROGRESS_MIN_BYTES` or
+    more reports progress.
     """
     if not path.exists():
         raise file_error(path, "annotation file not found", "check the path or run the stage that writes it")
@@ -136,9 +228,10 @@ def _unpickle(path: Path) -> Any:
         raise file_error(path, "is a folder, not an annotation file", "point to the .pkl file inside it")
     if path.stat().st_size == 0:
         raise file_error(path, "is empty", "re-download or regenerate it")
+    progress = _Progress("reading", path, path.stat().st_size)
     try:
         with open(path, "rb", buffering=1 << 20) as fh:
-            obj = SafeUnpickler(fh).load()
+            obj = SafeUnpickler(_ProgressReader(fh, progress) if progress.enabled else fh).load()
             trailing = fh.read(1)
     except ForbiddenGlobal as exc:
         raise file_error(
@@ -155,6 +248,8 @@ def _unpickle(path: Path) -> Any:
         raise file_error(path, f"is not a readable pickle ({detail})", "re-download or regenerate it") from None
     except MemoryError:
         raise file_error(path, "does not fit in memory while loading", "free memory or use a machine with more RAM") from None
+    finally:
+        progress.close()
     if trailing:
         logger.warning("%s: extra bytes after the end of the pickle were ignored", path)
     return obj
@@ -224,7 +319,9 @@ def save_annotations(
 ) -> None:
     """Write annotations atomically: a plain list, or ``{"split", "annotations"}`` if ``split``.
 
-    Entries are validated first (``validate``), so a bad entry never reaches disk.
+    Entries are validated first (``validate``), so a bad entry never reaches disk. The
+    arrays are written from their own memory (no copies; see :data:`PICKLE_PROTOCOL`), and
+    a large file reports progress.
     """
     path = Path(path)
     annotations = [dict(a) for a in annotations]
@@ -233,8 +330,13 @@ def save_annotations(
     obj: Any = annotations
     if split is not None:
         obj = {"split": {str(k): [str(v) for v in vs] for k, vs in split.items()}, "annotations": annotations}
-    with atomic_write(path) as fh:
-        pickle.dump(obj, fh, protocol=PICKLE_PROTOCOL)
+    progress = _Progress("writing", path, _payload_bytes(annotations))
+    try:
+        with atomic_write(path) as fh:
+            pickle.dump(obj, _ProgressWriter(fh, progress) if progress.enabled else fh, protocol=PICKLE_PROTOCOL)
+        progress.finished()
+    finally:
+        progress.close()
     logger.debug("wrote %d annotations to %s", len(annotations), path)
 
 

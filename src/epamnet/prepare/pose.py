@@ -4,8 +4,11 @@ With ``datasets.<name>.skeletons: provided`` the stage takes the skeletons the
 dataset ships (the pre-extracted mmaction2 pickles for NTU, the generator's pickle
 for the synthetic datasets), checks every entry against the annotation format and
 writes them as one annotation list in original-pixel coordinates, the input of
-``clips`` and ``crop``. Extraction with mmpose is the other source (a later stage
-option); both write the same file.
+``clips`` and ``crop``.
+
+With ``skeletons: mmpose`` the sharded ``pose-extract`` stage runs HRNet-W32 over the
+raw videos (:mod:`epamnet.pose.extract`; settings under ``pose`` in params.yaml) and
+``pose`` merges its shards into the same file.
 """
 
 from __future__ import annotations
@@ -13,8 +16,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotation_file, save_annotations
+
+if TYPE_CHECKING:
+    from epamnet.config import Pose
+    from epamnet.pose.extract import PoseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +51,87 @@ def provided_skeletons(dataset: str, raw_dir: Path, out_path: Path) -> int:
     save_annotations(out_path, annotations)
     logger.info("pose: %d skeleton sequences from %s -> %s", len(annotations), src, out_path)
     return len(annotations)
+
+
+#: Where a dataset's raw videos are and how their file names end: name = frame_dir + suffix.
+RAW_VIDEOS: dict[str, tuple[str, str]] = {
+    "ntu60": ("nturgb+d_rgb", "_rgb.avi"),
+    "ntu120": ("nturgb+d_rgb", "_rgb.avi"),
+    "pku": ("RGB_VIDEO", ".avi"),
+    "toyota": ("mp4", ".mp4"),
+}
+
+
+def raw_videos(dataset: str, raw_dir: Path) -> list[tuple[str, Path]]:
+    """(frame_dir, path) of every raw video of ``dataset``, sorted by frame_dir."""
+    folder, suffix = RAW_VIDEOS[dataset]
+    where = Path(raw_dir) / folder
+    if not where.is_dir():
+        raise EpamnetError(f"{where}: raw video folder not found; run `epamnet acquire --dataset {dataset}` first")
+    videos = sorted((p.name[: -len(suffix)], p) for p in where.iterdir() if p.name.endswith(suffix))
+    if not videos:
+        raise EpamnetError(f"{where}: no *{suffix} videos; run `epamnet acquire --dataset {dataset}` or check the folder")
+    return videos
+
+
+def video_labels(dataset: str, names: list[str]) -> dict[str, int]:
+    """Labels the names carry (NTU: A###, Toyota: the activity); PKU's untrimmed videos have none (-1)."""
+    if dataset == "pku":
+        return {}
+    from epamnet.datasets.registry import get_dataset
+
+    info = get_dataset(dataset)
+    labels = {}
+    for name in names:
+        label = info.name_label(name)
+        if label is not None:
+            labels[name] = label
+    return labels
+
+
+def pose_settings(pose: Pose) -> PoseSettings:
+    """The extraction settings of ``params.pose``."""
+    from epamnet.pose.extract import PoseSettings
+
+    return PoseSettings(
+        checkpoint=Path(pose.checkpoint),
+        config=pose.config,
+        random_init=pose.random_init,
+        flip_test=pose.flip_test,
+        batch_size=pose.batch_size,
+        max_persons=pose.max_persons,
+        box_source=pose.box_source,
+        box_padding=pose.box_padding,
+        det_config=Path(pose.det_config) if pose.det_config else None,
+        det_checkpoint=Path(pose.det_checkpoint) if pose.det_checkpoint else None,
+        det_score_threshold=pose.det_score_threshold,
+        device=pose.device,
+    )
+
+
+def extract_skeletons(dataset: str, raw_dir: Path, pose: Pose, shard: int, out_pkl: Path) -> int:
+    """Shard ``shard`` of ``pose.shards`` of the raw videos through HRNet into ``out_pkl``."""
+    from epamnet.pose.extract import extract_shard
+
+    videos = raw_videos(dataset, raw_dir)
+    settings = pose_settings(pose)
+    skeletons = None
+    if settings.box_source == "skeleton":
+        skeletons = Path(raw_dir) / PROVIDED_SKELETONS[dataset]
+        if not skeletons.is_file():
+            raise EpamnetError(
+                f"{skeletons}: pose.box_source is 'skeleton' but {dataset} provides no skeletons to take boxes from; "
+                "set pose.box_source to full_frame or detector"
+            )
+    labels = video_labels(dataset, [name for name, _ in videos])
+    return extract_shard(videos, shard, pose.shards, out_pkl, settings, labels=labels, skeletons=skeletons)
+
+
+def merge_extracted(shard_pkls: list[Path], out_path: Path) -> int:
+    """Join the ``pose-extract`` shards into the skeletons file."""
+    from epamnet.pose.extract import merge_shards
+
+    merged = merge_shards(shard_pkls, out_path)
+    if not merged:
+        raise EpamnetError(f"{out_path.parent}: the pose shards hold no annotations; check the raw videos")
+    return len(merged)

@@ -1,0 +1,18 @@
+# The paper's tables and figures from every finished run (last in the DAG).
+
+
+rule report:
+    input:
+        code=STAGE_CODE["report"],
+        runs=[str(p) for p in report_inputs(PARAMS) if str(p) not in STAGE_CODE["report"]],
+    output:
+        [str(p) for p in report_outputs(PARAMS) if p.suffix],
+        directory(f"{RESULTS}/figures"),
+    params:
+        values=param_values(["datasets", "model", "data"]),
+    log:
+        "logs/report/all.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "epamnet --log {log} report"
