@@ -347,6 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(args.log, "a", encoding="utf-8") as fh:
                 fh.write(f"error: {exc}\n")
         return 1
+    except OSError as exc:  # permissions, missing folders, I/O errors the stages did not name themselves
+        where = exc.filename if exc.filename is not None else "(no file)"
+        print(f"error: {where}: {exc.strerror or exc}; check that the path exists and is writable", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("error: interrupted; outputs of the interrupted step were not written", file=sys.stderr)
         return 130

@@ -14,6 +14,10 @@ class EpamnetError(Exception):
     """A problem the user can fix: bad input, a missing file, a wrong setting."""
 
 
+class DiskFullError(EpamnetError):
+    """Writing an output failed for lack of space (ENOSPC, EDQUOT): never a per-sample failure."""
+
+
 def file_error(path: str | Path, problem: str, fix: str) -> EpamnetError:
     """Build the standard one-line message: ``<path>: <problem>; <fix>``."""
     return EpamnetError(f"{path}: {problem}; {fix}")

@@ -7,7 +7,8 @@ loads with ``torch.load(weights_only=True)`` (no arbitrary unpickling):
 prefix), ``optimizer``, ``scheduler``, ``scaler`` (or None), ``sampler_epoch``,
 ``rng`` (one entry per rank: torch/CUDA/NumPy/Python states as tensors and ints),
 ``history`` (metric rows so far), ``best`` (selected epoch and value), ``config``
-(the TrainConfig as a dict) and ``world_size``.
+(the TrainConfig as a dict), ``world_size`` and ``run`` (the caller's ``run_info``: model
+and data settings and input hashes, or None).
 
 Files: ``<out>/checkpoints/epoch_{k:03d}.pt`` for each epoch k (the newest N kept,
 plus the selected one) and ``<out>/checkpoints/last.pt``, a copy of the newest.
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from epamnet.errors import file_error
-from epamnet.io.atomic import atomic_path
+from epamnet.io.atomic import atomic_path, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,10 @@ def save_checkpoint(state: dict[str, Any], ckpt_dir: str | Path) -> Path:
     """Write ``epoch_{k:03d}.pt`` and ``last.pt`` atomically; return the epoch file."""
     ckpt_dir = Path(ckpt_dir)
     target = epoch_path(ckpt_dir, int(state["epoch"]))
-    with atomic_path(target) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    # Through a Python file object: a full disk is then an OSError that atomic_write turns
+    # into a one-line error (torch's own file writer reports it as "unexpected pos").
+    with atomic_write(target) as fh:
+        torch.save({"format": FORMAT, **state}, fh)
     with atomic_path(last_path(ckpt_dir)) as tmp:
         shutil.copyfile(target, tmp)
     return target

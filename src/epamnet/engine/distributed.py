@@ -55,6 +55,11 @@ def _env_int(name: str, default: int) -> int:
         raise EpamnetError(f"environment variable {name}={value!r} is not an integer; launch with torchrun") from None
 
 
+def world_size_from_env() -> int:
+    """Processes of the torchrun job this process belongs to (1 outside torchrun)."""
+    return _env_int("WORLD_SIZE", 1)
+
+
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     """``"auto"`` -> ``cuda:<local_rank>`` when a GPU is present, else CPU; ``"cuda"`` gets the local rank."""
     if device == "auto":

@@ -13,13 +13,15 @@ stream, and calls :func:`~epamnet.engine.trainer.train` or
 Model selection uses the protocol's validation list where it has one (the metric the
 paper reports for that dataset), otherwise the last epoch; never the test list.
 Training works in ``models/.work/...`` (checkpoints survive an interrupted run, so a
-re-run resumes) and publishes ``model.pt``, ``metrics.json`` and ``metrics.csv``
-atomically when done.
+re-run resumes; a re-run after the settings or the inputs changed starts over instead,
+see :func:`run_info`) and publishes ``metrics.csv``, ``metrics.json`` and then
+``model.pt`` atomically when done.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import shutil
@@ -30,10 +32,10 @@ import torch
 
 from epamnet.config import Params
 from epamnet.data.dataset import PoseClipConfig, PoseDataset, RGBClipConfig, RGBDataset, RGBPoseDataset
-from epamnet.engine.distributed import resolve_device
+from epamnet.engine.distributed import resolve_device, world_size_from_env
 from epamnet.engine.evaluate import evaluate, write_evaluation
 from epamnet.engine.tasks import FusionTask, SingleStreamTask
-from epamnet.engine.trainer import seed_everything, train
+from epamnet.engine.trainer import seed_everything, stale_checkpoint, train
 from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_path
 from epamnet.layout import Layout
@@ -104,6 +106,36 @@ def task_for(stream: str):
     return FusionTask()
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_info(
+    params: Params, split: dict[str, Any], num_classes: int, annotations: Path, init: dict[str, Path]
+) -> dict[str, Any]:
+    """What defines a training run besides ``train.*``: checked when the run is resumed.
+
+    The model spec, the clip transforms, the class count, the split lists and the
+    prepared annotations (hashes; re-cropped videos change the annotations' crop boxes
+    and keypoints too) and, for the fusion, the stream weights it starts from (hashes).
+    A re-run after a change to any of them must not resume, or republish, the old run.
+    """
+    spec = dataclasses.asdict(params.model_spec())
+    spec.pop("name", None)
+    return json.loads(json.dumps({
+        "model": spec,
+        "data": params.data.model_dump(),
+        "num_classes": num_classes,
+        "split_sha256": hashlib.sha256(json.dumps(split, sort_keys=True).encode()).hexdigest(),
+        "annotations_sha256": _sha256(annotations),
+        **({"init_sha256": {k: _sha256(v) for k, v in init.items()}} if init else {}),
+    }))  # plain lists and dicts: loadable with weights_only
+
+
 def _publish(src: Path, dst: Path) -> None:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
@@ -121,9 +153,10 @@ def train_stage(params: Params, dataset: str, protocol: str, stream: str, *, res
 
     seed_everything(cfg.seed)
     model = build_model(params.model_spec(), num_classes, stream)
+    init: dict[str, Path] = {}
     if stream == "fusion":
         for part in ("pose", "rgb"):
-            weights = lay.model_file(dataset, protocol, part)
+            weights = init[part] = lay.model_file(dataset, protocol, part)
             load_stream_weights(model, read_checkpoint(weights), part, weights)
             logger.info("fusion: %s stream initialised from %s", part, weights)
 
@@ -135,12 +168,22 @@ def train_stage(params: Params, dataset: str, protocol: str, stream: str, *, res
         cfg.epochs, cfg.selection if has_val else "last epoch",
     )
     work = lay.train_work(dataset, protocol, stream)
+    info = run_info(params, split, num_classes, lay.annotations(dataset), init)
+    if resume:
+        # Snakemake and DVC re-run this stage because a setting or an input changed: the
+        # checkpoints of the earlier run are then another run's, and training starts over.
+        why = stale_checkpoint(work, cfg, world_size_from_env(), info)
+        if why is not None:
+            logger.warning("not resuming: %s; starting over", why.split(": ", 1)[-1].split("; ")[0])
+            resume = False
     result = train(
-        task_for(stream), model, train_set, val_set, cfg, work, resume=resume, num_classes=num_classes
+        task_for(stream), model, train_set, val_set, cfg, work, resume=resume, num_classes=num_classes,
+        run_info=info,
     )
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return result.metrics
-    for name in ("model.pt", "metrics.csv", "metrics.json"):
+    # model.pt last: the file later stages read never appears without its metrics.
+    for name in ("metrics.csv", "metrics.json", "model.pt"):
         _publish(work / name, lay.train_dir(dataset, protocol, stream) / name)
     return result.metrics
 

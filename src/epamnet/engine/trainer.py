@@ -60,7 +60,8 @@ from epamnet.engine.schedule import build_optimizer, build_scheduler
 from epamnet.engine.tasks import Task
 from epamnet.engine.train_config import RESUME_FREE_KEYS, RESUME_WARN_KEYS, TrainConfig
 from epamnet.errors import EpamnetError, file_error
-from epamnet.io.atomic import atomic_path
+from epamnet.io.atomic import atomic_write
+from epamnet.models.convert import check_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +182,8 @@ def _plain_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _save_model(path: Path, state: dict[str, torch.Tensor]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with atomic_write(path) as fh:  # a file object: a full disk is an OSError (see checkpoint.py)
+        torch.save(state, fh)
 
 
 def _check_resume_config(path: Path, state: dict[str, Any], cfg: TrainConfig, world_size: int, ckpt_dir: Path) -> None:
@@ -204,6 +205,56 @@ def _check_resume_config(path: Path, state: dict[str, Any], cfg: TrainConfig, wo
             f"written by {state['world_size']} processes but {world_size} are running (the lr and batches would change)",
             f"resume with {state['world_size']} processes, or delete {ckpt_dir} to start over",
         )
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _check_resume_run(path: Path, old: dict[str, Any] | None, new: dict[str, Any] | None, ckpt_dir: Path) -> None:
+    """The caller's ``run_info`` (model and data settings, inputs) must match the checkpoint's too.
+
+    Otherwise a re-run after such a change would resume (or, finished, just republish)
+    the old run: results silently stale. Checkpoints without it are not checked.
+    """
+    if old is None or new is None:
+        return
+    before, now = _flatten(old), _flatten(new)
+    for key in sorted(set(before) | set(now)):
+        if before.get(key) != now.get(key):
+            raise file_error(
+                path,
+                f"written with {key}={before.get(key)!r} but it is now {now.get(key)!r}",
+                f"restore it, or delete {ckpt_dir} to start over",
+            )
+
+
+def stale_checkpoint(
+    out_dir: str | Path, cfg: TrainConfig, world_size: int, run_info: dict[str, Any] | None = None
+) -> str | None:
+    """Why the newest checkpoint in ``out_dir`` cannot be resumed by this run, or None.
+
+    A pipeline stage re-runs *because* a setting or an input changed; its old
+    checkpoints then belong to another run and the stage starts over (after saying so)
+    instead of refusing, which is what :func:`train` itself does.
+    """
+    ckpt_dir = Path(out_dir) / "checkpoints"
+    latest = ckpt.latest_checkpoint(ckpt_dir)
+    if latest is None:
+        return None
+    state = ckpt.load_checkpoint(latest)
+    try:
+        _check_resume_config(latest, state, cfg, world_size, ckpt_dir)
+        _check_resume_run(latest, state.get("run"), run_info, ckpt_dir)
+    except EpamnetError as exc:
+        return str(exc)
+    return None
 
 
 def _clear_run(out_dir: Path) -> None:
@@ -229,6 +280,7 @@ def train(
     resume: bool = True,
     num_classes: int | None = None,
     mean_class_definition: MeanClassDefinition = "official",
+    run_info: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``train_set``; select on ``val_set`` (never the test split).
 
@@ -236,12 +288,17 @@ def train(
     set (the process group is created and destroyed here unless the caller made one).
     With ``resume`` the newest checkpoint in ``out_dir/checkpoints`` is continued;
     without it, earlier checkpoints and metrics in ``out_dir`` are deleted first.
+    ``run_info``: plain values (nested dicts allowed) that, besides ``cfg``, define the run
+    (model and data settings, input hashes); stored in every checkpoint, and a resume
+    with different values is refused like one with a different ``cfg``.
     """
     out_dir = Path(out_dir)
     ctx = init_distributed(cfg.device)
     try:
         with _deterministic(cfg.deterministic, ctx.device):
-            return _train(task, model, train_set, val_set, cfg, out_dir, ctx, resume, num_classes, mean_class_definition)
+            return _train(
+                task, model, train_set, val_set, cfg, out_dir, ctx, resume, num_classes, mean_class_definition, run_info
+            )
     finally:
         shutdown_distributed(ctx)
 
@@ -257,6 +314,7 @@ def _train(
     resume: bool,
     num_classes: int | None,
     mean_class_definition: MeanClassDefinition,
+    run_info: dict[str, Any] | None = None,
 ) -> TrainResult:
     device = ctx.device
     ckpt_dir = out_dir / "checkpoints"
@@ -310,6 +368,12 @@ def _train(
     if latest is not None:
         state = ckpt.load_checkpoint(latest)
         _check_resume_config(latest, state, cfg, ctx.world_size, ckpt_dir)
+        _check_resume_run(latest, state.get("run"), run_info, ckpt_dir)
+        # Weights of another model (model settings or class count changed since): one line, no traceback.
+        check_state_dict(
+            model.state_dict(), state["model"], latest,
+            f"the model settings or the class count changed since it was written: restore them, or delete {ckpt_dir} to start over",
+        )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -401,6 +465,7 @@ def _train(
                     "best": {"epoch": int(selected), "selection": selection},
                     "config": cfg.as_dict(),
                     "world_size": ctx.world_size,
+                    "run": run_info,
                 },
                 ckpt_dir,
             )

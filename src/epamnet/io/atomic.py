@@ -3,16 +3,65 @@
 Every output of the pipeline is written to a temporary name in the destination's
 folder and renamed into place only when complete, so an interrupted or failed
 stage never leaves a file that Snakemake or DVC would take as finished.
+
+A full disk (or an exhausted quota) while writing is a :class:`~epamnet.errors.DiskFullError`
+naming the output and saying to free space, raised after the temporary file is gone.
+A process killed outright (SIGKILL, power loss) cannot clean up: it leaves a hidden
+``.<name>.*.tmp`` next to the output, never the output itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
+
+from epamnet.errors import DiskFullError
+
+#: errno values that mean "no room to write": the device is full or the quota is spent.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _no_space_cause(exc: BaseException | None) -> OSError | None:
+    """The no-space OSError behind ``exc`` (itself, or along its cause/context chain), if any."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` means "no space left": a DiskFullError, or a no-space OSError behind it."""
+    return isinstance(exc, DiskFullError) or _no_space_cause(exc) is not None
+
+
+def disk_full_error(path: str | Path, exc: BaseException | None = None) -> DiskFullError:
+    """The one-line error for an output that could not be written for lack of space."""
+    path = Path(path)
+    cause = _no_space_cause(exc)
+    reason = (cause.strerror if cause is not None else None) or os.strerror(errno.ENOSPC)
+    return DiskFullError(
+        f"{path}: could not be written ({reason}); free space on the file system holding "
+        f"{path.parent} (or point paths.* in params.yaml elsewhere) and run the stage again"
+    )
+
+
+def _reraise(path: Path, exc: BaseException) -> NoReturn:
+    """Re-raise ``exc``; for lack of space, as a DiskFullError naming ``path``.
+
+    Nested writers (a video inside an atomic folder) re-name it on the way out, so the
+    message names the outermost output, not a temporary name that no longer exists.
+    """
+    if is_disk_full(exc):
+        raise disk_full_error(path, exc) from exc
+    raise exc
 
 
 def _umask() -> int:
@@ -38,15 +87,18 @@ def atomic_path(path: str | Path, keep_suffix: bool = True) -> Iterator[Path]:
     exception the temporary file is removed and the destination is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path, path.suffix if keep_suffix else "")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _tmp_name(path, path.suffix if keep_suffix else "")
+    except OSError as exc:
+        _reraise(path, exc)
     try:
         yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        raise
+        _reraise(path, exc)
 
 
 @contextlib.contextmanager
@@ -67,8 +119,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     exception the temporary directory is removed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        _reraise(path, exc)
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
@@ -79,9 +134,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        _reraise(path, exc)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from epamnet.errors import file_error
-from epamnet.io.atomic import atomic_path
+from epamnet.io.atomic import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +158,8 @@ def convert_official_checkpoint(src: str | Path, dst: str | Path, model: nn.Modu
     """
     epoch = load_official_checkpoint(model, src)
     out = {"model_state_dict": model.state_dict(), "epoch": epoch, "source": str(src)}
-    with atomic_path(dst) as tmp:
-        torch.save(out, tmp)
+    with atomic_write(dst) as fh:  # a file object: a full disk is an OSError, not torch's "unexpected pos"
+        torch.save(out, fh)
     return epoch
 
 

@@ -48,8 +48,8 @@ from typing import BinaryIO, Literal
 
 from tqdm import tqdm
 
-from epamnet.errors import EpamnetError, file_error
-from epamnet.io.atomic import atomic_dir, atomic_write, write_text
+from epamnet.errors import DiskFullError, EpamnetError, file_error
+from epamnet.io.atomic import atomic_dir, atomic_write, is_disk_full, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -363,6 +363,14 @@ def download(
         try:
             _transfer(url, part, chunk=chunk, timeout=timeout, progress=progress)
             break
+        except OSError as exc:  # connection errors are _Interrupted: this is writing the .part file
+            if is_disk_full(exc):
+                have = part.stat().st_size if part.exists() else 0
+                raise DiskFullError(
+                    f"{part}: disk full after {have} bytes ({exc.strerror}); free space on the file system "
+                    f"holding {part.parent} and run again to resume the download"
+                ) from None
+            raise
         except _Interrupted as exc:
             have = part.stat().st_size if part.exists() else 0
             if attempt >= retries:

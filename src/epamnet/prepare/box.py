@@ -126,7 +126,9 @@ def keypoints_to_crop(
     centre of pixel (x, y), and ``cv2.resize`` maps pixel centres as
     ``x' = (x + 0.5) * s - 0.5``; the same rule here keeps keypoints on the pixels they
     mark to within interpolation: ``x' = (x - x0 + 0.5) * width / (x1 - x0) - 0.5``.
-    Invalid keypoints (see :func:`valid_keypoints`) become (0, 0) with score 0.
+    Invalid keypoints (see :func:`valid_keypoints`, and any whose new position does not fit
+    in float32) become (0, 0) with score 0. Keypoints outside the box keep their (outside)
+    position: the heatmaps draw only what falls inside the map, as mmaction2 does.
     Returns float32 arrays of the input shapes.
     """
     x0, y0, x1, y1 = box
@@ -137,9 +139,12 @@ def keypoints_to_crop(
     new = np.zeros_like(kp)
     new[..., 0] = (kp[..., 0] - x0 + 0.5) * (out_w / (x1 - x0)) - 0.5
     new[..., 1] = (kp[..., 1] - y0 + 0.5) * (out_h / (y1 - y0)) - 0.5
+    with np.errstate(over="ignore"):
+        new = new.astype(np.float32)
+    mask &= np.isfinite(new).all(axis=-1)  # a coordinate too large for float32 is no position
     new[~mask] = 0.0
     score = np.where(mask, score, 0.0)
-    return new.astype(np.float32), score.astype(np.float32)
+    return new, score.astype(np.float32)
 
 
 __all__ = ["Box", "global_box", "keypoint_box", "keypoints_to_crop", "scale_box", "valid_keypoints"]

@@ -29,10 +29,10 @@ import cv2
 from tqdm import tqdm
 
 from epamnet.errors import EpamnetError, file_error
-from epamnet.io.atomic import atomic_dir, atomic_write
+from epamnet.io.atomic import atomic_dir, atomic_write, is_disk_full
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, iter_frames, video_info
-from epamnet.prepare.box import global_box, keypoints_to_crop, scale_box
+from epamnet.prepare.box import global_box, keypoints_to_crop, scale_box, valid_keypoints
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +78,24 @@ def crop_sample(
     Frames are streamed (decoded, cropped, resized and encoded one at a time) and the
     output is written atomically at the source fps. Only the first ``total_frames``
     frames are written (the frames the skeleton describes); a video with fewer frames
-    than the skeleton is an error. The new annotation has ``img_shape`` (size, size),
-    ``original_shape`` = the skeleton's ``img_shape``, ``crop_box`` (x0, y0, x1, y1 in
-    the skeleton's pixels, as actually cut), keypoints in cropped-frame pixels, and
-    ``filename`` (default: ``out_video``'s name).
+    than the skeleton is an error, and so is a skeleton without any valid keypoint (no
+    person: nothing to crop to, nothing for the pose stream to see). The new annotation
+    has ``img_shape`` (size, size), ``original_shape`` = the skeleton's ``img_shape``,
+    ``crop_box`` (x0, y0, x1, y1 in the skeleton's pixels, as actually cut), keypoints in
+    cropped-frame pixels, and ``filename`` (default: ``out_video``'s name).
     """
     video_path, out_video = Path(video_path), Path(out_video)
     name = str(annotation["frame_dir"])
     total = int(annotation["total_frames"])
     img_h, img_w = (int(v) for v in annotation["img_shape"])
+    if not valid_keypoints(annotation["keypoint"], annotation["keypoint_score"]).any():
+        persons = annotation["keypoint"].shape[0]
+        found = "no person" if persons == 0 else f"{persons} person(s) but no scored, finite keypoint in any frame"
+        raise file_error(
+            video_path,
+            f"the skeleton of {name} has {found}, so there is nothing to crop to",
+            "re-extract its skeleton, or set prepare.on_sample_error: skip to leave the sample out",
+        )
     info = video_info(video_path)
     if info.fps <= 0:
         raise file_error(video_path, "the video reports no frame rate", "re-encode it with a valid fps")
@@ -175,7 +184,7 @@ def crop_shard(
     ``videos/shard-{shard:03d}/<frame_dir>.mp4``), and always
     ``<out_pkl stem>.failures.json`` (a list of ``{frame_dir, file, reason}``, empty
     unless ``on_error='skip'`` skipped something). With ``on_error='fail'`` the first
-    bad sample raises and nothing is written.
+    bad sample raises and nothing is written. A full disk always stops the shard.
     """
     if on_error not in ("fail", "skip"):
         raise EpamnetError(f"crop: on_error must be 'fail' or 'skip', got {on_error!r}")
@@ -201,6 +210,8 @@ def crop_shard(
                     )
                 )
             except (EpamnetError, cv2.error, OSError) as exc:
+                if is_disk_full(exc):
+                    raise  # not this sample's fault: stop whatever on_error says (atomic_dir names the output)
                 if on_error == "fail":
                     if isinstance(exc, EpamnetError):
                         raise
@@ -226,6 +237,7 @@ def merge_shards(
 
     Checks that no ``frame_dir`` appears twice and that every annotation's ``filename``
     exists under ``root`` (default: ``out_pkl``'s folder, the prepared dataset folder).
+    Samples the shards skipped (their failures files) are counted in a warning.
     """
     out_pkl = Path(out_pkl)
     root = Path(root) if root is not None else out_pkl.parent
@@ -251,7 +263,22 @@ def merge_shards(
     merged.sort(key=lambda a: str(a["frame_dir"]))
     save_annotations(out_pkl, merged)
     logger.info("crop-merge: %d samples from %d shards into %s", len(merged), len(shard_pkls), out_pkl)
+    skipped = {str(failures_path(p)): _count_failures(failures_path(p)) for p in shard_pkls}
+    if any(skipped.values()):
+        logger.warning(
+            "crop-merge: %d samples were skipped by the crop shards (prepare.on_sample_error: skip) and are "
+            "not in %s; the reasons are in %s",
+            sum(skipped.values()), out_pkl, ", ".join(f for f, n in skipped.items() if n),
+        )
     return merged
+
+
+def _count_failures(path: Path) -> int:
+    """Entries of a shard's failures file (0 when it is missing or unreadable: it only informs)."""
+    try:
+        return len(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return 0
 
 
 __all__ = [
