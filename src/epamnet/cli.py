@@ -171,6 +171,13 @@ def _protocol_arg(params: Params, dataset: str, protocol: str) -> str:
 def cmd_train(params: Params, args: argparse.Namespace) -> None:
     ds = _dataset_arg(params, args.dataset)
     protocol = _protocol_arg(params, ds, args.protocol)
+    from epamnet.engine.launch import maybe_relaunch, train_argv
+
+    # train.<stream>.nproc_per_node > 1: this process becomes the torchrun launcher.
+    if (rc := maybe_relaunch(train_argv(args), params.train_config(args.stream).nproc_per_node)) is not None:
+        if rc != 0:
+            raise EpamnetError(f"train: the torchrun processes failed (exit status {rc}); see the log above")
+        return
     from epamnet.engine.stages import train_stage
 
     train_stage(params, ds, protocol, args.stream, resume=not args.no_resume)

@@ -72,6 +72,11 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
         raise EpamnetError(f"train.device: unknown device {device!r}; use 'auto', 'cpu' or 'cuda'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise EpamnetError(f"train.device: {device!r} requested but no CUDA GPU is available; use 'auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise EpamnetError(
+            f"train.device: this process needs {dev} but only {torch.cuda.device_count()} GPU(s) are visible; "
+            "set train.nproc_per_node to at most the number of GPUs (and request as many: `gpu` in the SLURM profile)"
+        )
     return dev
 
 

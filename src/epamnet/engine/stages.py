@@ -28,11 +28,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from epamnet.config import Params
 from epamnet.data.dataset import PoseClipConfig, PoseDataset, RGBClipConfig, RGBDataset, RGBPoseDataset
-from epamnet.engine.distributed import resolve_device, world_size_from_env
+from epamnet.engine.distributed import distributed, resolve_device, world_size_from_env
 from epamnet.engine.evaluate import evaluate, write_evaluation
 from epamnet.engine.tasks import FusionTask, SingleStreamTask
 from epamnet.engine.trainer import seed_everything, stale_checkpoint, train
@@ -176,15 +174,20 @@ def train_stage(params: Params, dataset: str, protocol: str, stream: str, *, res
         if why is not None:
             logger.warning("not resuming: %s; starting over", why.split(": ", 1)[-1].split("; ")[0])
             resume = False
-    result = train(
-        task_for(stream), model, train_set, val_set, cfg, work, resume=resume, num_classes=num_classes,
-        run_info=info,
-    )
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
-        return result.metrics
-    # model.pt last: the file later stages read never appears without its metrics.
-    for name in ("metrics.csv", "metrics.json", "model.pt"):
-        _publish(work / name, lay.train_dir(dataset, protocol, stream) / name)
+    # Hold the torchrun process group (if any) across train(), which then leaves it up,
+    # so that the rank is still known here: rank 0 alone publishes the outputs.
+    with distributed(cfg.device) as ctx:
+        result = train(
+            task_for(stream), model, train_set, val_set, cfg, work, resume=resume, num_classes=num_classes,
+            run_info=info,
+        )
+        if not ctx.is_main:
+            return result.metrics
+        out = lay.train_dir(dataset, protocol, stream)
+        # model.pt last: the file later stages read never appears without its metrics.
+        for name in ("metrics.csv", "metrics.json", "model.pt"):
+            _publish(work / name, out / name)
+        logger.info("published %s (%d process(es))", out, ctx.world_size)
     return result.metrics
 
 

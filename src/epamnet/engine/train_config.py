@@ -7,6 +7,12 @@ per process and ``world_size`` the *real* number of processes. The defaults repr
 the official run: 0.0015 for 12 samples x 2 GPUs = 24 (the official script computed
 round(2 * 12 * 0.001 / 16, 4) with the GPU count hard-coded to 2; here it follows the
 actual world size, so 1 GPU x 12 gives 0.00075 and 4 GPUs x 12 give 0.003).
+
+Processes
+---------
+``nproc_per_node`` > 1 makes ``epamnet train`` re-launch itself as that many ``torchrun``
+processes on this node (:mod:`epamnet.engine.launch`): one per GPU, or several CPU
+processes (Gloo). A process that is already under ``torchrun`` trains as one rank.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class TrainConfig:
     keep_checkpoints: int = 2  # epoch checkpoints kept (the selected one is always kept)
     eval_batch_size: int | None = None  # None: batch_size
     deterministic: bool = True  # deterministic algorithms (CPU) / cudnn.deterministic (GPU)
+    nproc_per_node: int = 1  # training processes (torchrun DDP) on one node; 1: no torchrun
 
     def __post_init__(self) -> None:
         def positive_int(key: str, minimum: int = 1) -> None:
@@ -67,6 +74,7 @@ class TrainConfig:
         positive_int("reference_batch")
         positive_int("num_workers", 0)
         positive_int("keep_checkpoints")
+        positive_int("nproc_per_node")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
             raise _bad("seed", "must be an integer in [0, 2**31)", self.seed)
         finite_float("base_lr", 0.0, strict=True)
@@ -110,7 +118,8 @@ class TrainConfig:
 
 
 # Settings that may change between a run and its resumption without changing the weights.
-RESUME_FREE_KEYS = frozenset({"keep_checkpoints", "eval_batch_size"})
+# (nproc_per_node: the checkpoint's world size is checked on its own, whatever launched it.)
+RESUME_FREE_KEYS = frozenset({"keep_checkpoints", "eval_batch_size", "nproc_per_node"})
 # Settings that may change on resume but can change the numbers (logged as a warning):
 # another device changes floating-point results, other worker counts change which
 # worker draws the random augmentations of a sample.
