@@ -31,6 +31,7 @@ from epamnet.engine.stages import clip_configs
 from epamnet.engine.trainer import _plain_state_dict, _save_model
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
+from epamnet.pose.extract import PoseSettings
 from epamnet.io.video import read_frames, video_info, write_video
 from epamnet.models.epam import build_model
 from epamnet.prepare.crop import crop_sample
@@ -254,7 +255,7 @@ def test_bad_inputs_give_one_line_naming_the_file(world, tmp_path):
 def test_without_skeletons_a_pose_checkpoint_is_required(world, tmp_path):
     msg = _error(world, skeletons=None)
     assert "--pose-checkpoint" in msg and "--skeletons" in msg
-    msg = _error(world, skeletons=None, pose=P.PoseOptions(checkpoint=tmp_path / "hrnet.pth"))
+    msg = _error(world, skeletons=None, pose=PoseSettings(checkpoint=tmp_path / "hrnet.pth", box_source="full_frame"))
     assert "hrnet.pth" in msg and "not found" in msg and "--pose-checkpoint" in msg
     # From the command line, params.yaml's pose section fills what is not given.
     args = parse(world["video"], "--checkpoint", world["ckpt"])

@@ -37,6 +37,7 @@ executes it (``epamnet.cli``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import tempfile
@@ -54,6 +55,7 @@ if TYPE_CHECKING:  # heavy imports stay inside the functions (``epamnet --help``
 
     from epamnet.config import Params
     from epamnet.models.specs import ModelSpec
+    from epamnet.pose.extract import PoseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -167,46 +169,38 @@ def run(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
-def pose_options(args: argparse.Namespace, params: Params) -> PoseOptions:
-    """mmpose settings: the command line's, else params.yaml's ``pose`` section (boxes: never ``skeleton``)."""
-    section = getattr(params, "pose", None)
+def pose_options(args: argparse.Namespace, params: Params) -> PoseSettings:
+    """mmpose settings: params.yaml's ``pose`` section with the command line's values on top.
 
-    def pick(value: Any, key: str, default: Any = None) -> Any:
-        return value if value is not None else getattr(section, key, default)
+    Boxes come from a detector when one is given, else the whole frame: a user's video
+    has no dataset skeletons, whatever ``pose.box_source`` says for the datasets.
+    """
+    from epamnet.prepare.pose import pose_settings
 
-    checkpoint = pick(args.pose_checkpoint, "checkpoint")
+    base = pose_settings(params.pose)
     det_config, det_checkpoint = args.det_config, args.det_checkpoint
-    if det_config is None and det_checkpoint is None and getattr(section, "box_source", None) == "detector":
-        det_config, det_checkpoint = section.det_config, section.det_checkpoint  # type: ignore[union-attr]
-    return PoseOptions(
-        checkpoint=Path(checkpoint) if checkpoint else None,
-        config=pick(args.pose_config, "config"),
+    if det_config is None and det_checkpoint is None and params.pose.box_source == "detector":
+        det_config, det_checkpoint = base.det_config, base.det_checkpoint
+
+    def pick(value: Any, default: Any) -> Any:
+        return value if value is not None else default
+
+    return dataclasses.replace(
+        base,
+        checkpoint=pick(args.pose_checkpoint, base.checkpoint),
+        config=pick(args.pose_config, base.config),
         random_init=args.pose_random_init,
         det_config=Path(det_config) if det_config else None,
         det_checkpoint=Path(det_checkpoint) if det_checkpoint else None,
-        det_score_threshold=pick(args.det_score_threshold, "det_score_threshold", 0.5),
-        batch_size=pick(args.pose_batch_size, "batch_size", 8),
-        max_persons=pick(args.max_persons, "max_persons", 2),
-        flip_test=False if args.no_flip_test else bool(getattr(section, "flip_test", True)),
+        det_score_threshold=pick(args.det_score_threshold, base.det_score_threshold),
+        batch_size=pick(args.pose_batch_size, base.batch_size),
+        max_persons=pick(args.max_persons, base.max_persons),
+        flip_test=False if args.no_flip_test else base.flip_test,
+        box_source="detector" if det_config else "full_frame",
     )
 
 
 # ----------------------------------------------------------------------------- results
-
-
-@dataclass
-class PoseOptions:
-    """How to run mmpose on the video (when no ``--skeletons`` are given)."""
-
-    checkpoint: Path | None = None
-    config: str | None = None
-    random_init: bool = False  # tests only
-    det_config: Path | None = None
-    det_checkpoint: Path | None = None
-    det_score_threshold: float = 0.5
-    batch_size: int = 8
-    max_persons: int = 2
-    flip_test: bool = True
 
 
 @dataclass
@@ -529,7 +523,7 @@ def skeleton_from_file(path: Path, video: Path, skeleton_id: str | None) -> dict
     )
 
 
-def _check_pose_inputs(opts: PoseOptions) -> None:
+def _check_pose_inputs(opts: PoseSettings) -> None:
     """Fail before any slow work when mmpose has nothing to run with."""
     from epamnet.pose.estimator import CHECKPOINT_URL
 
@@ -552,19 +546,13 @@ def _check_pose_inputs(opts: PoseOptions) -> None:
         raise EpamnetError("predict: --pose-batch-size and --max-persons must be at least 1")
 
 
-def skeleton_from_mmpose(video: Path, opts: PoseOptions, device: str) -> tuple[dict[str, Any], str]:
+def skeleton_from_mmpose(video: Path, opts: PoseSettings, device: str) -> tuple[dict[str, Any], str]:
     """Run HRNet on every frame of ``video``; return its annotation and a description."""
     from epamnet.pose.boxes import make_box_source
-    from epamnet.pose.estimator import DEFAULT_CONFIG
-    from epamnet.pose.extract import PoseSettings, extract_video, load_estimator
+    from epamnet.pose.extract import extract_video, load_estimator
 
-    box_source = "detector" if opts.det_config is not None else "full_frame"
-    settings = PoseSettings(
-        checkpoint=opts.checkpoint, config=opts.config or DEFAULT_CONFIG, random_init=opts.random_init,
-        flip_test=opts.flip_test, batch_size=opts.batch_size, max_persons=opts.max_persons,
-        box_source=box_source, det_config=opts.det_config, det_checkpoint=opts.det_checkpoint,
-        det_score_threshold=opts.det_score_threshold, device=device,
-    )
+    settings = dataclasses.replace(opts, device=device)
+    box_source = settings.box_source
     boxes = make_box_source(
         box_source, det_config=opts.det_config, det_checkpoint=opts.det_checkpoint,
         det_score_threshold=opts.det_score_threshold, device=device,
@@ -593,7 +581,7 @@ def predict(
     device: str = "auto",
     skeletons: str | Path | None = None,
     skeleton_id: str | None = None,
-    pose: PoseOptions | None = None,
+    pose: PoseSettings | None = None,
     top: int = 5,
     output_video: str | Path | None = None,
     overlay_on: str = "original",
@@ -612,7 +600,10 @@ def predict(
     from epamnet.prepare.crop import crop_sample
 
     video = Path(video)
-    pose = pose or PoseOptions()
+    if pose is None:
+        from epamnet.pose.extract import PoseSettings
+
+        pose = PoseSettings(box_source="full_frame")
     if top < 1:
         raise EpamnetError(f"predict: --top {top} must be at least 1")
     if not 0.0 <= alpha <= 1.0:
@@ -859,7 +850,6 @@ def write_annotated_video(
 
 __all__ = [
     "COCO_EDGES",
-    "PoseOptions",
     "Prediction",
     "add_arguments",
     "format_table",
