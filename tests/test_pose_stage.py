@@ -54,19 +54,6 @@ def epamnet(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def pose_stack() -> None:
-    try:
-        from epamnet.pose import compat
-
-        compat.import_mmpose_apis()
-    except Exception as exc:  # ImportError, or a dependency failing at import
-        message = f"mmpose not importable ({type(exc).__name__}: {exc}); install it with scripts/install_pose.sh"
-        if os.environ.get("EPAMNET_REQUIRE_POSE") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
 def project(tmp_path_factory, pose_stack) -> Path:
     root = tmp_path_factory.mktemp("pose-stage")
     params = {

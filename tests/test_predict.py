@@ -318,21 +318,8 @@ def test_cli_prints_a_readable_top5_and_one_line_errors(world, tmp_path):
 # ----------------------------------------------------------------------------- mmpose
 
 
-@pytest.fixture()
-def mmpose_available() -> None:
-    from epamnet.pose import compat
-
-    try:
-        compat.import_mmpose_apis()
-    except Exception as exc:  # ImportError, or a dependency failing at import
-        message = f"mmpose not importable ({type(exc).__name__}: {exc}); install it with scripts/install_pose.sh"
-        if os.environ.get("EPAMNET_REQUIRE_POSE") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.mark.pose
-def test_predict_through_mmpose_with_a_random_hrnet(world, tmp_path, mmpose_available, monkeypatch):
+def test_predict_through_mmpose_with_a_random_hrnet(world, tmp_path, pose_stack, monkeypatch):
     attempts: list[object] = []
 
     def refuse(self: socket.socket, address: object, *args: object) -> None:
