@@ -70,13 +70,15 @@ def run(cmd: list, cwd: Path, check: bool = True) -> subprocess.CompletedProcess
 def project(tmp_path_factory) -> Path:
     """A copy of the project with tiny synthetic sizes, after `snakemake --cores 2`."""
     root = tmp_path_factory.mktemp("project")
-    for item in ("Snakefile", "workflow", "src", ".dvcignore", ".gitignore"):
+    for item in ("Snakefile", "workflow", "src", "envs", ".dvcignore", ".gitignore"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / item, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["synthetic"].update(TINY)
     params["prepare"]["crop"]["size"] = 48
     params["train"]["common"].update({"epochs": 1, "batch_size": 4})
+    for stream in ("pose", "rgb", "fusion"):
+        params["train"][stream] = {**(params["train"].get(stream) or {}), "epochs": 1}
     params["profile"]["iters"] = 0
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / "dvc.yaml").write_text(render_dvc_yaml(validate_params(params)))
