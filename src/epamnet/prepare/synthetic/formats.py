@@ -195,6 +195,7 @@ def render_take(
     rng: np.random.Generator,
     fps: float,
     keypoint_noise: float,
+    object_size: float = 0.13,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render ``take`` through ``camera`` into the video ``path``; return its 2D skeletons.
 
@@ -210,7 +211,7 @@ def render_take(
     with VideoWriter(path, fps=fps, codec=codec_for(path)) as writer:
         for t in range(take.num_frames):
             people = [(pts[t], depth[t], body) for (pts, depth), (_, body) in zip(projected, take.people)]
-            writer.write(render_frame(bg, bank[picks[t]], people, take.objects[t], camera.scale))
+            writer.write(render_frame(bg, bank[picks[t]], people, take.objects[t], camera.scale, object_size))
     sigma = keypoint_noise * height / 240.0
     keypoints, scores = [], []
     for pts, depth in projected:
@@ -266,7 +267,7 @@ def _write_ntu(root: Path, fmt: str, spec: SyntheticSpec, seed: int, classes: li
                         name = f"S{setup:03d}C{cam:03d}P{subject:03d}R{rep:03d}A{cls.label + 1:03d}"
                         rng = rng_for(seed, "ntu", "render", name)
                         kp, sc = render_take(video_dir / f"{name}_rgb.avi", take, camera, bg, rng, spec.ntu_fps,
-                                             spec.keypoint_noise)
+                                             spec.keypoint_noise, spec.object_size)
                         annotations.append(_annotation(name, cls.label, (h, w), kp, sc))
                         bar.update()
     annotations.sort(key=lambda a: a["frame_dir"])
@@ -330,7 +331,8 @@ def _write_pku(root: Path, spec: SyntheticSpec, seed: int, classes: list[ClassSp
                                      cam_rng.uniform(-0.04, 0.04), h, w)
                 bg = background(seed, f"pku/room{room}/{view}", h, w)
                 kp, sc = render_take(root / "RGB_VIDEO" / f"{vid}.avi", take, camera, bg,
-                                     rng_for(seed, "pku", "render", vid), spec.pku_fps, spec.keypoint_noise)
+                                     rng_for(seed, "pku", "render", vid), spec.pku_fps, spec.keypoint_noise,
+                                     spec.object_size)
                 annotations.append(_annotation(vid, -1, (h, w), kp, sc))
                 with atomic_write(root / "Train_Label_PKU_final" / f"{vid}.txt", "w") as fh:
                     fh.write(text)
@@ -379,7 +381,7 @@ def _write_toyota(root: Path, spec: SyntheticSpec, seed: int, classes: list[Clas
                         name = f"{cls.toyota_name}_p{subject:02d}_r{rep:02d}_v{take_no:02d}_c{cam:02d}"
                         kp, sc = render_take(root / "mp4" / f"{name}.mp4", take, camera, bg,
                                              rng_for(seed, "toyota", "render", name), spec.toyota_fps,
-                                             spec.keypoint_noise)
+                                             spec.keypoint_noise, spec.object_size)
                         annotations.append(_annotation(name, cls.toyota_cs_label, (h, w), kp, sc))
                         bar.update()
     annotations.sort(key=lambda a: a["frame_dir"])

@@ -165,15 +165,15 @@ def _joint_part(j: int) -> str:
     return "trousers"
 
 
-def draw_object(img: np.ndarray, pts: np.ndarray, name: str, scale: float) -> None:
-    """Draw the held object ``name`` at the right hand (after the forearm)."""
+def draw_object(img: np.ndarray, pts: np.ndarray, name: str, scale: float, size_m: float = 0.13) -> None:
+    """Draw the held object ``name``, ``size_m`` metres across, at the right hand (after the forearm)."""
     shape, colour = OBJECTS[name]
     wrist, elbow = pts[R_WRIST], pts[R_ELBOW]
     axis = wrist - elbow
     norm = float(np.hypot(*axis))
     axis = axis / norm if norm > 1e-6 else np.array([0.0, 1.0])
     perp = np.array([-axis[1], axis[0]])
-    size = max(3.0, 0.13 * scale)
+    size = max(3.0, size_m * scale)
     centre = wrist + axis * size * 0.45
     shift = 4
     mul = float(1 << shift)
@@ -203,6 +203,7 @@ def render_frame(
     people: list[tuple[np.ndarray, np.ndarray, Body]],
     obj: str | None,
     scale: float,
+    object_size: float = 0.13,
 ) -> np.ndarray:
     """One frame: background + noise, people back to front, the object in person 0's hand.
 
@@ -215,5 +216,5 @@ def render_frame(
         pts, depth, body = people[i]
         draw_person(img, pts, depth, body, scale)
         if i == 0 and obj is not None:
-            draw_object(img, pts, obj, scale)
+            draw_object(img, pts, obj, scale, object_size)
     return img
