@@ -172,7 +172,7 @@ def train_stage(params: Params, dataset: str, protocol: str, stream: str, *, res
         # checkpoints of the earlier run are then another run's, and training starts over.
         why = stale_checkpoint(work, cfg, world_size_from_env(), info)
         if why is not None:
-            logger.warning("not resuming: %s; starting over", why.split(": ", 1)[-1].split("; ")[0])
+            logger.warning("not resuming: %s; starting over", why)
             resume = False
     # Hold the torchrun process group (if any) across train(), which then leaves it up,
     # so that the rank is still known here: rank 0 alone publishes the outputs.

@@ -186,27 +186,6 @@ def _save_model(path: Path, state: dict[str, torch.Tensor]) -> None:
         torch.save(state, fh)
 
 
-def _check_resume_config(path: Path, state: dict[str, Any], cfg: TrainConfig, world_size: int, ckpt_dir: Path) -> None:
-    old, new = state["config"], cfg.as_dict()
-    for key in sorted(new):
-        if key in RESUME_FREE_KEYS or old.get(key) == new[key]:
-            continue
-        if key in RESUME_WARN_KEYS:
-            logger.warning("resuming with train.%s=%r (checkpoint had %r); results may differ slightly", key, new[key], old.get(key))
-            continue
-        raise file_error(
-            path,
-            f"written with train.{key}={old.get(key)!r} but the config now says {new[key]!r}",
-            f"restore that setting, or delete {ckpt_dir} to start over",
-        )
-    if int(state["world_size"]) != world_size:
-        raise file_error(
-            path,
-            f"written by {state['world_size']} processes but {world_size} are running (the lr and batches would change)",
-            f"resume with {state['world_size']} processes, or delete {ckpt_dir} to start over",
-        )
-
-
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
@@ -217,22 +196,41 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _check_resume_run(path: Path, old: dict[str, Any] | None, new: dict[str, Any] | None, ckpt_dir: Path) -> None:
-    """The caller's ``run_info`` (model and data settings, inputs) must match the checkpoint's too.
+def _resume_mismatch(
+    state: dict[str, Any], cfg: TrainConfig, world_size: int, run_info: dict[str, Any] | None, ckpt_dir: Path
+) -> tuple[str, str] | None:
+    """(problem, fix) when the checkpoint ``state`` is not from this run, else None.
 
-    Otherwise a re-run after such a change would resume (or, finished, just republish)
-    the old run: results silently stale. Checkpoints without it are not checked.
+    Compared: ``cfg`` (minus the resume-free keys; the warn keys only log), the process
+    count, and the caller's ``run_info`` (model and data settings, input hashes), without
+    which a re-run after such a change would resume (or, finished, just republish) the
+    old run. Checkpoints written without ``run_info`` are not checked for it.
     """
-    if old is None or new is None:
-        return
-    before, now = _flatten(old), _flatten(new)
-    for key in sorted(set(before) | set(now)):
-        if before.get(key) != now.get(key):
-            raise file_error(
-                path,
-                f"written with {key}={before.get(key)!r} but it is now {now.get(key)!r}",
-                f"restore it, or delete {ckpt_dir} to start over",
-            )
+    old, new = state["config"], cfg.as_dict()
+    for key in sorted(new):
+        if key in RESUME_FREE_KEYS or old.get(key) == new[key]:
+            continue
+        if key in RESUME_WARN_KEYS:
+            logger.warning("resuming with train.%s=%r (checkpoint had %r); results may differ slightly", key, new[key], old.get(key))
+            continue
+        return (
+            f"written with train.{key}={old.get(key)!r} but the config now says {new[key]!r}",
+            f"restore that setting, or delete {ckpt_dir} to start over",
+        )
+    if int(state["world_size"]) != world_size:
+        return (
+            f"written by {state['world_size']} processes but {world_size} are running (the lr and batches would change)",
+            f"resume with {state['world_size']} processes, or delete {ckpt_dir} to start over",
+        )
+    if state.get("run") is not None and run_info is not None:
+        before, now = _flatten(state["run"]), _flatten(run_info)
+        for key in sorted(set(before) | set(now)):
+            if before.get(key) != now.get(key):
+                return (
+                    f"written with {key}={before.get(key)!r} but it is now {now.get(key)!r}",
+                    f"restore it, or delete {ckpt_dir} to start over",
+                )
+    return None
 
 
 def stale_checkpoint(
@@ -248,13 +246,8 @@ def stale_checkpoint(
     latest = ckpt.latest_checkpoint(ckpt_dir)
     if latest is None:
         return None
-    state = ckpt.load_checkpoint(latest)
-    try:
-        _check_resume_config(latest, state, cfg, world_size, ckpt_dir)
-        _check_resume_run(latest, state.get("run"), run_info, ckpt_dir)
-    except EpamnetError as exc:
-        return str(exc)
-    return None
+    mismatch = _resume_mismatch(ckpt.load_checkpoint(latest), cfg, world_size, run_info, ckpt_dir)
+    return None if mismatch is None else mismatch[0]
 
 
 def _clear_run(out_dir: Path) -> None:
@@ -367,8 +360,9 @@ def _train(
     latest = ckpt.latest_checkpoint(ckpt_dir) if resume else None
     if latest is not None:
         state = ckpt.load_checkpoint(latest)
-        _check_resume_config(latest, state, cfg, ctx.world_size, ckpt_dir)
-        _check_resume_run(latest, state.get("run"), run_info, ckpt_dir)
+        mismatch = _resume_mismatch(state, cfg, ctx.world_size, run_info, ckpt_dir)
+        if mismatch is not None:
+            raise file_error(latest, *mismatch)
         # Weights of another model (model settings or class count changed since): one line, no traceback.
         check_state_dict(
             model.state_dict(), state["model"], latest,
