@@ -33,6 +33,13 @@ def _dataset_arg(params: Params, name: str) -> str:
     return name
 
 
+def _shard_arg(stage: str, shard: int, n: int, key: str) -> int:
+    """Check ``--shard`` against the shard count ``n`` (params key ``key``); return ``n``."""
+    if not 0 <= shard < n:
+        raise EpamnetError(f"{stage}: shard {shard} is out of range; {key} is {n}, use 0..{n - 1}")
+    return n
+
+
 # ---------------------------------------------------------------- data stages
 def cmd_acquire(params: Params, args: argparse.Namespace) -> None:
     ds = _dataset_arg(params, args.dataset)
@@ -78,9 +85,7 @@ def cmd_pose_extract(params: Params, args: argparse.Namespace) -> None:
             f"params.yaml: datasets.{ds}.skeletons is {params.datasets.entry(ds).skeletons!r}; "
             "set it to 'mmpose' to extract skeletons with HRNet"
         )
-    n = params.pose.shards
-    if not 0 <= args.shard < n:
-        raise EpamnetError(f"pose-extract: shard {args.shard} is out of range; pose.shards is {n}, use 0..{n - 1}")
+    _shard_arg("pose-extract", args.shard, params.pose.shards, "pose.shards")
     lay = Layout.from_params(params)
     from epamnet.prepare.pose import extract_skeletons
 
@@ -110,9 +115,7 @@ def _video_finder(lay: Layout, ds: str) -> Callable[[str], Path]:
 
 def cmd_crop(params: Params, args: argparse.Namespace) -> None:
     ds = _dataset_arg(params, args.dataset)
-    n = params.prepare.shards
-    if not 0 <= args.shard < n:
-        raise EpamnetError(f"crop: shard {args.shard} is out of range; prepare.shards is {n}, use 0..{n - 1}")
+    n = _shard_arg("crop", args.shard, params.prepare.shards, "prepare.shards")
     lay = Layout.from_params(params)
     skeletons, _ = lay.crop_source(ds)
     crop = params.prepare.crop
