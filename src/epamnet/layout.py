@@ -321,7 +321,7 @@ def stages(params: Params) -> list[Stage]:
     out.append(
         Stage(
             "report", "all", command("report", "all", "report"),
-            deps=STAGE_CODE["report"] + tuple(str(p) for p in report_inputs(params) if str(p) not in STAGE_CODE["report"]),
+            deps=STAGE_CODE["report"] + tuple(str(p) for p in report_inputs(params)),
             outs=(),
             uncached=tuple(str(p) for p in report_outputs(params)),
             params=("datasets", "model", "data"),

@@ -4,7 +4,7 @@
 rule report:
     input:
         code=STAGE_CODE["report"],
-        runs=[str(p) for p in report_inputs(PARAMS) if str(p) not in STAGE_CODE["report"]],
+        runs=[str(p) for p in report_inputs(PARAMS)],
     output:
         [str(p) for p in report_outputs(PARAMS) if p.suffix],
         directory(f"{RESULTS}/figures"),

@@ -74,9 +74,9 @@ def report_outputs(params: Params) -> list[Path]:
 
 
 def report_inputs(params: Params) -> list[Path]:
-    """What the stage reads (for the orchestrators' dependency lists)."""
+    """The files the stage reads (its code is ``layout.STAGE_CODE["report"]``)."""
     lay = Layout.from_params(params)
-    deps: list[Path] = [Path("src/epamnet/report"), lay.tables / "efficiency.csv"]
+    deps: list[Path] = [lay.tables / "efficiency.csv"]
     for d, p in configured_runs(params):
         for s in STREAMS:
             deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
