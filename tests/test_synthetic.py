@@ -245,26 +245,34 @@ def test_object_only_classes_share_the_motion_and_differ_near_the_hand() -> None
     assert dist.max() < 0.3 * camera.scale  # every changed pixel lies within 30 cm of the right wrist
 
 
-def test_motion_only_classes_differ_in_circle_direction() -> None:
+def test_motion_only_classes_differ_in_bounce_rate_and_alias_at_the_rgb_rate() -> None:
     classes = class_design(8)
-    cw, ccw = classes[0], classes[2]  # same group and object, different variant
-    assert (cw.group, cw.object) == (ccw.group, ccw.object) and cw.variant != ccw.variant
+    slow, fast = classes[0], classes[2]  # same group and object, different variant
+    assert (slow.group, slow.object) == (fast.group, fast.object) and slow.variant != fast.variant
     actor = random_body(rng_for(SEED, "actor"))
-    spec = SyntheticSpec(frames=(96, 96), fine_cycles=8.0, fine_radius=0.05)
-    flat = SyntheticSpec(frames=(96, 96), fine_cycles=8.0, fine_radius=0.0)
-    base = clip_take(cw, actor, rng_for(SEED, "take"), flat).people[0][0]
-    camera = make_camera(0.0, 0.0, 1.0, 0.0, 240, 320)
-    areas = []
-    for cls in (cw, ccw):
+    # 97 frames: frame i is at clip position i / 96, so frames 0, 12, ... sit at k / 8.
+    spec = SyntheticSpec(frames=(97, 97), fine_cycles=1.0, fine_alias=8.0, fine_radius=0.07)
+    flat = SyntheticSpec(frames=(97, 97), fine_cycles=1.0, fine_alias=8.0, fine_radius=0.0)
+    base = clip_take(slow, actor, rng_for(SEED, "take"), flat).people[0][0]
+    offsets = []
+    for cls in (slow, fast):
         joints = clip_take(cls, actor, rng_for(SEED, "take"), spec).people[0][0]
-        moved = np.abs(joints - base).max(axis=(0, 2))
-        assert moved[R_WRIST] > 0.04 and np.all(np.delete(moved, [8, R_WRIST]) == 0)  # only elbow, wrist
-        # The wrist's circle on screen (image y points down): the signed area swept by
-        # successive offsets is positive for a clockwise turn, negative for counter-clockwise.
-        rel = camera.project(joints[:, R_WRIST])[0] - camera.project(base[:, R_WRIST])[0]
-        areas.append(float(np.sum(rel[:-1, 0] * rel[1:, 1] - rel[:-1, 1] * rel[1:, 0])))
-    assert areas[0] > 0 > areas[1]
-    assert abs(areas[0] + areas[1]) < 0.2 * abs(areas[0])  # same circle, opposite direction
+        offset = joints - base
+        np.testing.assert_allclose(offset, np.broadcast_to(offset[:, :1], offset.shape), atol=1e-9)  # whole body
+        radius = np.linalg.norm(offset[:, 0], axis=-1)
+        assert 0.06 < radius.max() <= 0.07 + 1e-9
+        offsets.append(offset[:, 0])
+
+    def steps(path: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(np.diff(path, axis=0), axis=-1)
+
+    # At the pose stream's rate (24 samples) the fast bounce moves several times further per step.
+    pose_rate = [steps(o[::4])[3:-3].mean() for o in offsets]  # away from the fades
+    assert pose_rate[1] > 3 * pose_rate[0]
+    # At the RGB rate (8 samples) the fast path is the slow one mirrored: same distances.
+    rgb = [o[::12] for o in offsets]
+    dist = [np.linalg.norm(r[:, None] - r[None], axis=-1) for r in rgb]
+    np.testing.assert_allclose(dist[0], dist[1], atol=1e-9)
 
 
 def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ subject-specific segment lengths. Coordinates are metres in the subject's frame:
 origin on the floor between the feet.
 
 A class motion is the group's coarse angle trajectory (an envelope: rise, hold,
-fall, with random timing and amplitude) plus the fine variant: a small circle drawn by
-the right wrist, clockwise or counter-clockwise. The random draws never depend on
+fall, with random timing and amplitude) plus the fine variant: the whole body bounces
+round a small circle, slowly or fast, at turn rates that alias onto each other at the
+RGB clip's sampling rate. The random draws never depend on
 the held object, and the two variants consume the same draws, so classes that differ
 only by object have exactly the same motion distribution.
 """
@@ -121,12 +122,17 @@ def class_motion(
     rng: np.random.Generator,
     fine_cycles: float,
     fine_radius: float,
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Angle tracks, root offset (T x 3) and right-wrist circle offset (T x 3) of one take.
+    fine_alias: float,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Angle tracks and root offset (T x 3, metres) of one take.
 
-    ``group`` picks the coarse motion, ``variant`` the circle direction (0 clockwise as
-    seen by a camera in front of the subject, 1 counter-clockwise). The draws from
-    ``rng`` are the same for every group and variant, in the same order.
+    ``group`` picks the coarse motion. ``variant`` the bounce: the whole body moves
+    round a circle of ``fine_radius`` in the frontal plane, slowly for variant 0 (``s``
+    turns per clip, ``s`` uniform in +-``fine_cycles``, the sign being the direction) or
+    fast for variant 1 (``fine_alias - s`` turns). Sampled ``fine_alias`` times per clip
+    the fast path is the slow one mirrored, so the two variants look alike at that rate
+    and differ plainly at three times it. The draws from ``rng`` are the same for every
+    group and variant, in the same order.
     """
     angles, root = idle_motion(num_frames, rng)
     p = np.linspace(0.0, 1.0, num_frames)
@@ -135,8 +141,8 @@ def class_motion(
     end = rng.uniform(0.82, 0.95)
     fall = rng.uniform(0.12, 0.2)
     amp = rng.uniform(0.85, 1.1)
-    circle_phase = rng.uniform(0, 2 * np.pi)
-    cycles = fine_cycles * rng.uniform(0.85, 1.15)
+    bounce_phase = rng.uniform(0, 2 * np.pi)
+    slow = fine_cycles * rng.uniform(-1.0, 1.0)
     env = amp * _smoothstep((p - start) / rise) * _smoothstep((end - p) / fall)
     d = np.radians
     name = GROUPS[group]
@@ -174,16 +180,13 @@ def class_motion(
         angles["lean"] += d(25) * env
     else:  # pragma: no cover - GROUPS and this table change together
         raise ValueError(f"no motion for group {name}")
-    # The fine variant: a circle in the frontal plane. Seen from the front (camera
-    # looking along -z), +x is image right and +y image up: angle increasing
-    # counter-clockwise on screen for variant 1, clockwise for variant 0.
-    direction = 1.0 if variant == 1 else -1.0
-    theta = 2 * np.pi * cycles * p + circle_phase
+    # The fine variant: x to the subject's left, y up; positive turns go from +x to +y.
+    cycles = slow if variant == 0 else fine_alias - slow
+    theta = 2 * np.pi * cycles * p + bounce_phase
     fade = _smoothstep(p / 0.08) * _smoothstep((1 - p) / 0.08)
-    circle = np.zeros((num_frames, 3))
-    circle[:, 0] = fine_radius * fade * np.cos(theta)
-    circle[:, 1] = fine_radius * fade * direction * np.sin(theta)
-    return angles, root, circle
+    root[:, 0] += fine_radius * fade * np.cos(theta)
+    root[:, 1] += fine_radius * fade * np.sin(theta)
+    return angles, root
 
 
 def forward_kinematics(body: Body, angles: dict[str, np.ndarray], root: np.ndarray) -> np.ndarray:
@@ -241,15 +244,11 @@ def take_joints(
     body: Body,
     angles: dict[str, np.ndarray],
     root: np.ndarray,
-    circle: np.ndarray | None,
     yaw: float,
     position: tuple[float, float],
 ) -> np.ndarray:
-    """World joints (T x 17 x 3) of a take: kinematics, wrist circle, body turn, placement."""
+    """World joints (T x 17 x 3) of a take: kinematics, body turn, placement."""
     joints = forward_kinematics(body, angles, root)
-    if circle is not None:
-        joints[:, R_WRIST] += circle
-        joints[:, R_ELBOW] += 0.35 * circle
     joints = joints @ yaw_matrix(yaw).T
     joints[..., 0] += position[0]
     joints[..., 2] += position[1]

@@ -99,7 +99,7 @@ def _bystander(rng: np.random.Generator, num_frames: int) -> tuple[np.ndarray, B
     body = random_body(rng)
     angles, root = idle_motion(num_frames, rng)
     side = 1.0 if rng.uniform() < 0.5 else -1.0
-    joints = take_joints(body, angles, root, None, math.radians(rng.uniform(-20, 20)), (side * 1.1, -0.3))
+    joints = take_joints(body, angles, root, math.radians(rng.uniform(-20, 20)), (side * 1.1, -0.3))
     return joints, body
 
 
@@ -110,10 +110,12 @@ def clip_take(cls: ClassSpec, actor: Body, rng: np.random.Generator, spec: Synth
     give identical joints for the same ``rng``.
     """
     num_frames = int(rng.integers(spec.frames[0], spec.frames[1] + 1))
-    angles, root, circle = class_motion(cls.group, cls.variant, num_frames, rng, spec.fine_cycles, spec.fine_radius)
+    angles, root = class_motion(
+        cls.group, cls.variant, num_frames, rng, spec.fine_cycles, spec.fine_radius, spec.fine_alias
+    )
     yaw = math.radians(rng.uniform(-10, 10))
     position = (rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08))
-    people = [(take_joints(actor, angles, root, circle, yaw, position), actor)]
+    people = [(take_joints(actor, angles, root, yaw, position), actor)]
     if rng.uniform() < spec.second_person_prob:
         people.append(_bystander(rng, num_frames))
     return Take(people=people, objects=[cls.object] * num_frames)
@@ -155,15 +157,17 @@ def untrimmed_take(
     yaw = math.radians(rng.uniform(-10, 10))
     position = (rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08))
     idle_angles, idle_root = idle_motion(total, rng)
-    idle = take_joints(actor, idle_angles, idle_root, None, yaw, position)
+    idle = take_joints(actor, idle_angles, idle_root, yaw, position)
     acc = np.zeros_like(idle)
     weight = np.zeros(total)
     best = np.zeros(total)
     objects: list[str | None] = [None] * total
     for cls, (_, start, end) in zip(classes, rows):
         length = end - start + 1
-        angles, root, circle = class_motion(cls.group, cls.variant, length, rng, spec.fine_cycles, spec.fine_radius)
-        joints = take_joints(actor, angles, root, circle, yaw, position)
+        angles, root = class_motion(
+            cls.group, cls.variant, length, rng, spec.fine_cycles, spec.fine_radius, spec.fine_alias
+        )
+        joints = take_joints(actor, angles, root, yaw, position)
         w = _ramp_weights(length, ramp=min(4, length // 4))
         acc[start : end + 1] += w[:, None, None] * joints
         weight[start : end + 1] += w
