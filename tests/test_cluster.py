@@ -21,9 +21,9 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from helpers import BIN
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 LOCAL_PROFILE = ROOT / "workflow" / "profiles" / "local" / "config.yaml"
 #: Rules whose jobs run on a GPU: pose extraction (mmpose), training, evaluation.

@@ -14,10 +14,8 @@ project's .dvcignore lists it.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,16 +23,14 @@ import yaml
 
 from epamnet.config import validate_params
 from epamnet.dvcfile import render_dvc_yaml
+from helpers import BIN, cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-ENV = {
-    **os.environ,
-    "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
-    "DVC_NO_ANALYTICS": "1",
-}
+ENV = cli_env(
+    GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
+    GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org",
+    DVC_NO_ANALYTICS="1",
+)
 STAGES = ["acquire-ntu60", "pose-ntu60"]
 TARGET = "data/interim/ntu60/skeletons.pkl"  # pose's output; acquire's data/raw/ntu60 upstream
 MARKER = ".snakemake_timestamp"  # Snakemake's file in directory outputs; in .dvcignore

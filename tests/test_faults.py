@@ -42,21 +42,11 @@ from epamnet.engine.stages import run_info
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.layout import stages
+from helpers import BIN, TINY_NTU, cli_env
 
-BIN = Path(sys.executable).parent
 EPAMNET = BIN / "epamnet"
-ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-
-TINY = {
-    "num_classes": 4,
-    "height": 72,
-    "width": 96,
-    "frames": [16, 20],
-    "ntu_subjects": [1, 3],
-    "ntu_cameras": [1, 2],
-    "ntu_setups": [1],
-    "ntu_replications": [1],
-}
+ENV = cli_env()
+TINY = TINY_NTU
 PARAMS = {
     "datasets": {"run": ["ntu60"], "ntu60": {"protocols": ["xsub"]}},
     "synthetic": TINY,

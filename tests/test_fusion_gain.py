@@ -15,21 +15,19 @@ test top-1 of each: every one far above chance, and the fused model above both s
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
+from helpers import BIN, cli_env
 
 pytestmark = pytest.mark.pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 # One torch thread per job: the two streams train side by side on a 2-core runner.
-ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}", "OMP_NUM_THREADS": "1"}
+ENV = cli_env(OMP_NUM_THREADS="1")
 
 NUM_CLASSES = 8
 CHANCE = 1 / NUM_CLASSES

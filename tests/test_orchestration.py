@@ -13,7 +13,6 @@ import copy
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,9 +21,9 @@ import yaml
 from epamnet.config import json_schema, validate_params
 from epamnet.dvcfile import render_dvc_yaml, stage_name
 from epamnet.errors import EpamnetError
+from helpers import BIN
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 
 
 def _params() -> dict:

@@ -9,10 +9,8 @@ one parameter makes `dvc repro` (and Snakemake) re-run only the stages that depe
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +21,18 @@ from epamnet.config import validate_params
 from epamnet.dvcfile import render_dvc_yaml
 from epamnet.io.skeleton import load_annotations
 from epamnet.io.video import video_info
+from helpers import BIN, TINY_NTU, cli_env
 
 pytestmark = pytest.mark.pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-ENV = {
-    **os.environ,
-    "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+ENV = cli_env(
     **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER")
        for what, value in (("NAME", "epamnet tests"), ("EMAIL", "tests@epamnet.invalid"))},
-}
+)
 
 TINY = {
-    "num_classes": 4,
-    "height": 72,
-    "width": 96,
-    "frames": [16, 20],
-    "ntu_subjects": [1, 3],
-    "ntu_cameras": [1, 2],
-    "ntu_setups": [1],
-    "ntu_replications": [1],
+    **TINY_NTU,
     "pku_sequences": 2,
     "pku_subjects": [1, 2],
     "pku_val_subjects": [2],

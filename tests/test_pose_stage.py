@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,11 @@ import yaml
 
 from epamnet.io.skeleton import load_annotations
 from epamnet.io.video import video_info
+from helpers import BIN, cli_env
 
 pytestmark = pytest.mark.pose
 
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+ENV = cli_env()
 
 TINY = {
     "num_classes": 2,

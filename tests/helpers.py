@@ -1,0 +1,33 @@
+"""Plain helpers shared by the test files that run the CLI in subprocesses.
+
+pytest puts this folder on ``sys.path`` (rootdir-relative, no package), so test files
+``from helpers import ...``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+#: The virtual environment's bin folder: ``epamnet``, ``snakemake``, ``dvc``.
+BIN = Path(sys.executable).parent
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """This process's environment with ``BIN`` first on ``PATH``, plus ``extra``."""
+    return {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}", **extra}
+
+
+#: A tiny synthetic NTU-60 (16 videos of 72x96, 16-20 frames): subjects 1 (xsub train)
+#: and 3 (test), cameras 1 (xview test) and 2 (train), 4 classes.
+TINY_NTU = {
+    "num_classes": 4,
+    "height": 72,
+    "width": 96,
+    "frames": [16, 20],
+    "ntu_subjects": [1, 3],
+    "ntu_cameras": [1, 2],
+    "ntu_setups": [1],
+    "ntu_replications": [1],
+}
