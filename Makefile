@@ -25,8 +25,10 @@ $(STAMP): envs/requirements.lock envs/oracle.txt envs/pose.txt scripts/install_p
 	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
 
+# The run is recorded in dvc.lock too (epamnet sync dvc), so `dvc status` is clean afterwards.
 run: venv
 	snakemake --cores $(CORES)
+	epamnet sync dvc
 
 dry-run: venv
 	snakemake -n

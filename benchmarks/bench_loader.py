@@ -61,11 +61,11 @@ from torch.utils.data import DataLoader
 from epamnet.config import Params, load_params
 from epamnet.data.dataset import PoseDataset, RGBDataset, RGBPoseDataset
 from epamnet.engine.schedule import build_optimizer
-from epamnet.engine.stages import clip_configs
 from epamnet.engine.tasks import FusionTask, SingleStreamTask
 from epamnet.io.skeleton import save_annotations
 from epamnet.io.video import write_video
 from epamnet.models.epam import build_model
+from epamnet.stages.streams import clip_configs
 
 IMG = 224  # prepared (cropped) video side, prepare.crop.size in the paper setting
 STREAMS = ("fusion", "pose", "rgb")

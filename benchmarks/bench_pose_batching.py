@@ -33,7 +33,8 @@ from epamnet.io.video import iter_frames
 from epamnet.pose.boxes import SkeletonBoxes
 from epamnet.pose.compat import import_mmpose_apis
 from epamnet.pose.estimator import PoseEstimator, build_estimator
-from epamnet.prepare.synthetic import SyntheticSpec, generate
+from epamnet.prepare.synthetic.design import SyntheticSpec
+from epamnet.prepare.synthetic.formats import generate
 
 
 def make_crops(n: int, workdir: Path) -> list[tuple[np.ndarray, np.ndarray]]:

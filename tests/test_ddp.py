@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from epamnet.engine import SingleStreamTask, evaluate
+from epamnet.engine.evaluate import evaluate
+from epamnet.engine.tasks import SingleStreamTask
 
 SCRIPT = r'''
 import json, os, sys, tempfile
@@ -76,7 +77,11 @@ def main(out_dir, report_dir):
 
     _os.replace, tempfile.mkstemp = replace, mkstemp
 
-    from epamnet.engine import SingleStreamTask, TrainConfig, distributed, evaluate, train
+    from epamnet.engine.distributed import distributed
+    from epamnet.engine.evaluate import evaluate
+    from epamnet.engine.tasks import SingleStreamTask
+    from epamnet.engine.train_config import TrainConfig
+    from epamnet.engine.trainer import train
 
     task = SingleStreamTask(0, 1)
     cfg = TrainConfig(epochs=2, batch_size=4, base_lr=0.05, reference_batch=4, device="cpu")

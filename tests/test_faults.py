@@ -4,7 +4,7 @@
   checkpoint when run again and ends with the same metrics and weights as a run that
   was never interrupted.
 - A data stage killed in the middle of writing (acquire's generator, a crop shard, the
-  split lists) leaves none of its declared outputs (``epamnet.layout.stages``), so
+  split lists) leaves none of its declared outputs (``epamnet.dag.stages``), so
   neither Snakemake nor DVC can take the stage as done; what it leaves are hidden
   temporary names, and running the stage again succeeds.
 
@@ -32,17 +32,19 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import BIN, TINY_NTU, cli_env
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from epamnet.config import load_params
-from epamnet.engine import SingleStreamTask, TrainConfig, train
+from epamnet.dag import stages
 from epamnet.engine.checkpoint import epoch_path, load_checkpoint
-from epamnet.engine.stages import run_info
+from epamnet.engine.tasks import SingleStreamTask
+from epamnet.engine.train_config import TrainConfig
+from epamnet.engine.trainer import train
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
-from epamnet.layout import stages
-from helpers import BIN, TINY_NTU, cli_env
+from epamnet.stages.streams import run_info
 
 EPAMNET = BIN / "epamnet"
 ENV = cli_env()
@@ -207,7 +209,7 @@ def test_training_killed_mid_epoch_resumes_to_the_same_metrics_and_weights(proje
     # Killed in the first iteration of epoch 2, once epoch 1's checkpoint and metrics are written.
     work = project / "models/.work/ntu60/xsub/pose"
     outputs = declared_outputs(project, "train_unimodal", "ntu60-xsub-pose")
-    assert {p.name for p in outputs} == {"model.pt", "metrics.json", "metrics.csv"}
+    assert {p.name for p in outputs} == {"model.pt", "metrics.json", "metrics.csv", "provenance.json"}
 
     def epoch_1_is_checkpointed() -> None:
         assert load_checkpoint(work / "checkpoints" / "last.pt")["epoch"] == 1

@@ -33,8 +33,10 @@ from torch.utils.data import TensorDataset
 
 from epamnet import cli
 from epamnet.data.heatmaps import generate_heatmaps
-from epamnet.engine import SingleStreamTask, TrainConfig, train
 from epamnet.engine.checkpoint import load_checkpoint, save_checkpoint
+from epamnet.engine.tasks import SingleStreamTask
+from epamnet.engine.train_config import TrainConfig
+from epamnet.engine.trainer import train
 from epamnet.errors import DiskFullError, EpamnetError
 from epamnet.io import atomic
 from epamnet.io.skeleton import load_annotations, save_annotations

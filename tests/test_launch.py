@@ -97,7 +97,7 @@ def test_two_process_training_through_relaunch(tmp_path: Path, monkeypatch: pyte
     text = log.read_text() if log.exists() else "(no log)"
     assert rc == 0, text[-4000:]
     out = tmp_path / "models" / "ntu60" / "xsub" / "pose"
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "metrics.json", "model.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "metrics.json", "model.pt", "provenance.json"]
     metrics = json.loads((out / "metrics.json").read_text())
     # two processes: world size 2, global batch 2 x 2, lr = 0.05 * (2 * 2) / 2
     assert metrics["world_size"] == 2 and metrics["global_batch_size"] == 4

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from epamnet.engine import SingleStreamTask, evaluate, write_evaluation
 from epamnet.engine import metrics as M
+from epamnet.engine.evaluate import evaluate, write_evaluation
+from epamnet.engine.tasks import SingleStreamTask
 
 # 4 samples, 3 classes. Predictions: 0 (right), 1 (wrong, label 0), 1 (right), 0 (wrong, label 2).
 SCORES = np.array(

@@ -10,18 +10,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from epamnet.errors import EpamnetError
-from epamnet.models import (
+from epamnet.models.attention import (
+    CBAMSpatialEfficientTemporalAttention,
+    SpatialTemporalAttention,
+)
+from epamnet.models.epam import (
     EPAMNet,
     PoseClassifier,
     RGBClassifier,
     build_model,
     load_stream_weights,
-    paper_spec,
-    spec_from_dict,
-    synthetic_spec,
 )
-from epamnet.models.attention import CBAMSpatialEfficientTemporalAttention, SpatialTemporalAttention
 from epamnet.models.profile import count_parameters
+from epamnet.models.specs import paper_spec, spec_from_dict, synthetic_spec
 from epamnet.models.tsm import TemporalShift, temporal_shift, temporal_shift_naive
 from epamnet.models.xshift import XShiftNet, se_bottleneck
 

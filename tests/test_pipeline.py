@@ -1,14 +1,19 @@
 """End to end: `snakemake --cores 2` on a tiny synthetic configuration, then DVC.
 
 Runs the real Snakefile in a temporary copy of the project (every stage: data,
-one-epoch training of the three streams, evaluation, profile, report), checks what
-the stages produced, then records the run with `dvc commit` and checks that changing
-one parameter makes `dvc repro` (and Snakemake) re-run only the stages that depend on it.
+one-epoch training of the three streams, evaluation, profile, report) and checks what
+the stages produced. The same DAG run a second time by Snakemake and once by
+`dvc repro`, each in a fresh copy, must give byte-identical evaluation metrics. Then the
+two tools are walked through a cycle: the Snakemake run recorded for DVC
+(`epamnet sync dvc`), caches and code edits (only the stages whose code changed are
+out of date), a parameter change that `dvc repro` re-runs for its dependents only,
+and `epamnet sync snakemake`, after which Snakemake has nothing to do.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,16 +54,16 @@ def RUNS_OF(params: dict) -> list[tuple[str, str]]:
 
 
 def run(cmd: list, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(c) for c in cmd], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of the project with tiny synthetic sizes, after `snakemake --cores 2`."""
-    root = tmp_path_factory.mktemp("project")
+def _copy_project(root: Path) -> None:
+    """The project's files (no data, no caches), tiny synthetic sizes, its dvc.yaml."""
     for item in ("Snakefile", "workflow", "src", "envs", ".dvcignore", ".gitignore"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / item, **({"ignore": shutil.ignore_patterns("__pycache__")} if src.is_dir() else {}))
@@ -71,8 +76,30 @@ def project(tmp_path_factory) -> Path:
     params["profile"]["iters"] = 0
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     (root / "dvc.yaml").write_text(render_dvc_yaml(validate_params(params)))
+
+
+def _eval_metrics(root: Path) -> dict[str, bytes]:
+    """Every evaluation's metrics.json, by run folder."""
+    return {str(p.parent.relative_to(root)): p.read_bytes() for p in sorted((root / "results/metrics").rglob("metrics.json"))}
+
+
+def _git_dvc_init(root: Path) -> None:
+    run(["git", "init", "-q"], root)
+    run([BIN / "dvc", "init", "-q"], root)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the project with tiny synthetic sizes, after `snakemake --cores 2`."""
+    root = tmp_path_factory.mktemp("project")
+    _copy_project(root)
     run([BIN / "snakemake", "--cores", "2"], root)
     return root
+
+
+@pytest.fixture(scope="module")
+def first_metrics(project) -> dict[str, bytes]:
+    return _eval_metrics(project)
 
 
 def test_every_dataset_is_prepared(project):
@@ -126,26 +153,90 @@ def test_snakemake_is_complete_after_the_run(project):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_dvc_reruns_only_what_a_parameter_change_touches(project):
-    run(["git", "init", "-q"], project)
-    run([BIN / "dvc", "init", "-q"], project)
-    run([BIN / "dvc", "commit", "-f", "-q"], project)  # record the Snakemake run, re-running nothing
-    assert "up to date" in run([BIN / "dvc", "status"], project).stdout.lower()
+def test_another_snakemake_run_and_dvc_repro_give_the_same_bytes(project, first_metrics, tmp_path):
+    """Two Snakemake runs and a `dvc repro` of the same DAG: byte-identical evaluation metrics."""
+    assert len(first_metrics) == 3 * len(RUNS_OF(yaml.safe_load((project / "params.yaml").read_text())))
+    again, by_dvc = tmp_path / "again", tmp_path / "dvc"
+    for root in (again, by_dvc):
+        root.mkdir()
+        _copy_project(root)
+    run([BIN / "snakemake", "--cores", "2"], again)
+    _git_dvc_init(by_dvc)
+    run([BIN / "dvc", "repro", "--quiet"], by_dvc)
+    for root in (again, by_dvc):
+        got = _eval_metrics(root)
+        assert got.keys() == first_metrics.keys()
+        assert [k for k in got if got[k] != first_metrics[k]] == [], root.name
 
+
+def _dvc_changed(project) -> set[str]:
+    return set(json.loads(run([BIN / "dvc", "status", "--json"], project).stdout))
+
+
+def _snakemake_rules(project) -> set[str]:
+    """Rules `snakemake -n` would run (empty: nothing to do)."""
+    out = run([BIN / "snakemake", "-n", "--cores", "1", "--quiet", "rules"], project)
+    if "Nothing to be done" in out.stdout + out.stderr:
+        return set()
+    rows = [line.split() for line in out.stdout.splitlines()]
+    return {r[0] for r in rows if len(r) == 2 and r[1].isdigit() and r[0] != "total"}
+
+
+def test_sync_records_the_snakemake_run_for_dvc(project, first_metrics):
+    _git_dvc_init(project)
+    assert _dvc_changed(project)  # DVC has no record of the Snakemake run yet
+    run([BIN / "epamnet", "sync", "dvc"], project)  # as `make run` does; no prompt (stdin is closed)
+    assert _dvc_changed(project) == set()
+    assert _snakemake_rules(project) == set()
+    assert _eval_metrics(project) == first_metrics  # nothing was re-run
+
+
+def test_caches_are_never_dependencies(project):
+    """Compiled caches in the source tree (imports, tests, a fresh clone) leave both tools clean."""
+    run([BIN / "python", "-m", "compileall", "-q", "src"], project)  # what importing every module leaves
+    run([BIN / "python", "-c", "import epamnet.cli"], project)
+    assert list((project / "src/epamnet/prepare").glob("__pycache__/*.pyc"))
+    assert _dvc_changed(project) == set()
+    assert _snakemake_rules(project) == set()
+
+
+DOWNSTREAM_OF_CROP = {"crop", "crop_merge", "splits", "train_unimodal", "train_fusion", "evaluate", "report"}
+
+
+@pytest.mark.parametrize(
+    "module, dvc_rules, snakemake_rules",
+    [
+        ("prepare/box.py", {"crop", "crop_merge"}, DOWNSTREAM_OF_CROP),
+        ("report/figures.py", {"report"}, {"report"}),
+    ],
+)
+def test_editing_code_reruns_exactly_its_stages(project, module, dvc_rules, snakemake_rules):
+    path = project / "src/epamnet" / module
+    text, stat = path.read_text(), path.stat()
+    path.write_text(text + "\n# an edit\n")
+    try:
+        # DVC lists the stages whose own dependencies changed; Snakemake also what depends on them.
+        assert {name.split("-")[0] for name in _dvc_changed(project)} == dvc_rules
+        assert _snakemake_rules(project) == snakemake_rules
+    finally:
+        path.write_text(text)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _dvc_changed(project) == set() and _snakemake_rules(project) == set()
+
+
+def test_dvc_reruns_only_what_a_parameter_change_touches_then_snakemake_syncs(project):
+    assert _dvc_changed(project) == set()
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["prepare"]["crop"]["padding"] = 0.3
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
-    status = json.loads(run([BIN / "dvc", "status", "--json"], project).stdout)
-    changed = {name.split("-")[0] for name in status}
-    assert changed == {"crop"}, status  # only crop reads prepare.crop directly
+    assert {name.split("-")[0] for name in _dvc_changed(project)} == {"crop"}  # only crop reads prepare.crop directly
     # Snakemake sees the same change through its params trigger (and would redo everything below crop).
-    dry = run([BIN / "snakemake", "-n", "--cores", "1", "--quiet", "rules"], project).stdout
-    rerun = {line.split()[0] for line in dry.splitlines()[2:] if line.strip() and line.split()[0] != "total"}
+    rerun = _snakemake_rules(project)
     assert "crop" in rerun and not rerun & {"acquire", "pose", "clips", "profile"}
     params["prepare"]["crop"]["padding"] = 0.25  # back: everything is up to date again
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert "up to date" in run([BIN / "dvc", "status"], project).stdout.lower()
+    assert _dvc_changed(project) == set()
 
     # A fusion setting: only fusion training, its evaluation and the report re-run.
     params["train"]["fusion"]["base_lr"] = 0.005
@@ -154,6 +245,9 @@ def test_dvc_reruns_only_what_a_parameter_change_touches(project):
     ran = {line.split("'")[1] for line in repro.splitlines() if line.startswith("Running stage")}
     expected = {f"{rule}-{ds}-{p}-fusion" for ds, p in RUNS_OF(params) for rule in ("train_fusion", "evaluate")}
     assert ran == expected | {"report-all"}, ran
+    assert _snakemake_rules(project) == {"train_fusion", "evaluate", "report"}  # Snakemake has no record of it
+    run([BIN / "epamnet", "sync", "snakemake"], project)
+    assert _snakemake_rules(project) == set() and _dvc_changed(project) == set()
 
     # An experiment with another fusion schedule: `dvc exp run -S` re-runs the same stages.
     run(["git", "add", "-A"], project)
@@ -165,3 +259,5 @@ def test_dvc_reruns_only_what_a_parameter_change_touches(project):
     assert fused["epochs"] == fused["epochs_done"] == 2
     shown = json.loads(run([BIN / "dvc", "exp", "show", "--json"], project).stdout)
     assert "train.fusion.epochs" in json.dumps(shown) or '"epochs": 2' in json.dumps(shown)
+    run([BIN / "epamnet", "sync", "snakemake"], project)
+    assert _snakemake_rules(project) == set() and _dvc_changed(project) == set()

@@ -27,10 +27,22 @@ from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations
 from epamnet.io.video import iter_frames, video_info
 from epamnet.pose import compat
-from epamnet.pose.boxes import FullFrameBoxes, SkeletonBoxes, keypoint_box, make_box_source
+from epamnet.pose.boxes import (
+    FullFrameBoxes,
+    SkeletonBoxes,
+    keypoint_box,
+    make_box_source,
+)
 from epamnet.pose.estimator import PoseEstimator, build_estimator, load_state_dict
-from epamnet.pose.extract import PoseSettings, extract_shard, extract_video, merge_shards, shard_videos
-from epamnet.prepare.synthetic import SyntheticSpec, generate
+from epamnet.pose.extract import (
+    PoseSettings,
+    extract_shard,
+    extract_video,
+    merge_shards,
+    shard_videos,
+)
+from epamnet.prepare.synthetic.design import SyntheticSpec
+from epamnet.prepare.synthetic.formats import generate
 
 #: Two NTU-like videos, 8 frames of 96 x 128, two persons each.
 SPEC = SyntheticSpec(

@@ -27,15 +27,16 @@ from epamnet.config import validate_params
 from epamnet.data.dataset import RGBPoseDataset
 from epamnet.datasets.registry import get_dataset
 from epamnet.engine.checkpoint import FORMAT
-from epamnet.engine.stages import clip_configs
 from epamnet.engine.trainer import _plain_state_dict, _save_model
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
-from epamnet.pose.extract import PoseSettings
 from epamnet.io.video import read_frames, video_info, write_video
 from epamnet.models.epam import build_model
+from epamnet.pose.extract import PoseSettings
 from epamnet.prepare.crop import crop_sample
-from epamnet.prepare.synthetic import SyntheticSpec, generate
+from epamnet.prepare.synthetic.design import SyntheticSpec
+from epamnet.prepare.synthetic.formats import generate
+from epamnet.stages.streams import clip_configs
 
 NUM_CLASSES = 8
 SPEC = SyntheticSpec(

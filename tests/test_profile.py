@@ -7,8 +7,13 @@ import dataclasses
 
 import pytest
 
-from epamnet.models import paper_spec, synthetic_spec
-from epamnet.models.profile import PAPER_GFLOPS, count_model, profile_epamnet, write_efficiency_table
+from epamnet.models.profile import (
+    PAPER_GFLOPS,
+    count_model,
+    profile_epamnet,
+    write_efficiency_table,
+)
+from epamnet.models.specs import paper_spec, synthetic_spec
 from epamnet.models.xshift import se_bottleneck
 
 

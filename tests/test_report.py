@@ -21,18 +21,25 @@ from matplotlib.image import imread
 from epamnet.config import validate_params
 from epamnet.data.rgb import normalize_frames
 from epamnet.engine.evaluate import EvalResult, write_csv, write_evaluation
-from epamnet.engine.stages import REPORTED_METRIC as ENGINE_REPORTED_METRIC
 from epamnet.engine.trainer import CSV_COLUMNS
 from epamnet.errors import EpamnetError
 from epamnet.layout import Layout
 from epamnet.models.epam import build_model
 from epamnet.models.profile import profile_epamnet, write_efficiency_table
 from epamnet.models.specs import synthetic_spec
+from epamnet.provenance import machine_label, write_provenance
 from epamnet.report import attention as att
 from epamnet.report import figures as fig
 from epamnet.report import paper, tables
 from epamnet.report.dvc_plots import dvc_metrics, dvc_plots
-from epamnet.report.stage import configured_runs, report_inputs, report_outputs, report_stage
+from epamnet.report.stage import (
+    configured_runs,
+    read_run,
+    report_inputs,
+    report_outputs,
+    report_stage,
+)
+from epamnet.stages.streams import REPORTED_METRIC as ENGINE_REPORTED_METRIC
 
 CLASSES = ["drink", "eat", "wave", "sit"]
 
@@ -201,6 +208,106 @@ def test_bad_metrics_file_names_the_file(tmp_path: Path, content: str, problem: 
 
 def test_latex_escape() -> None:
     assert tables.latex_escape("a_b & 50% #1 {x}") == "a\\_b \\& 50\\% \\#1 \\{x\\}"
+
+
+# --------------------------------------------------------------------------------------
+# Where the numbers come from
+
+
+def provenance_record(cpu: str, threads: int = 1, commit: str = "0123456789abcdef") -> dict:
+    """A provenance.json as the train/evaluate stages write it, on a made-up machine."""
+    return {
+        "git": {"commit": commit, "dirty": False},
+        "params_sha256": "0" * 64,
+        "params_keys": ["train"],
+        "inputs": {},
+        "software": {"python": "3.11", "epamnet": "0.1.0", "torch": "2.13.0", "numpy": "2.4.6", "opencv": "4.10.0",
+                     "platform": "Linux"},
+        "machine": {"cpu_model": cpu, "cpu_count": 8, "arch": "x86_64", "torch_cpu_capability": "AVX2",
+                    "numpy_cpu_dispatch": ["AVX2"], "numpy_cpu_baseline": ["SSE3"], "mkl": True, "onednn": True,
+                    "threads": threads, "device": "cpu", "gpu": None, "cpu_pinning": {}},
+    }  # fmt: skip
+
+
+def provenance_tables(tmp_path: Path, planted: dict[tuple[str, str, str], dict | None]) -> tuple[str, dict, str]:
+    """Evaluate every key of ``planted`` (with its provenance.json where not None); the written tables.
+
+    Returns (results.md, csv rows by (dataset, protocol, stream), results.tex).
+    """
+    params = make_params(tmp_path, {"ntu60": ["xsub"], "pku": ["xsub"]})
+    lay = Layout.from_params(params)
+    for key, record in planted.items():
+        write_eval(lay, *key, 19 if key[2] == "fusion" else 15, source="real")
+        if record is not None:
+            write_provenance(lay.eval_dir(*key), record)
+    runs = {run: read_run(lay, *run) for run in configured_runs(params)}  # as the stage reads them
+    metrics = {(*run, s): m for run, r in runs.items() for s, m in r.metrics.items()}
+    prov = {(*run, s): v for run, r in runs.items() for s, v in r.provenance.items()}
+    assert set(metrics) == set(planted) and set(prov) == {k for k, v in planted.items() if v is not None}
+    md, csv_path, tex = tables.write_results_table(
+        tables.results_rows(tables.table_runs(configured_runs(params)), metrics, prov), tmp_path / "tables"
+    )
+    found = {(r["dataset"], r["protocol"], r["stream"]): r for r in csv.DictReader(io.StringIO(csv_path.read_text()))}
+    return md.read_text(), found, tex.read_text()
+
+
+def test_rows_from_two_machines_are_numbered(tmp_path: Path) -> None:
+    a, b = provenance_record("CPU Alpha"), provenance_record("CPU Beta", threads=8)
+    la, lb = machine_label(a), machine_label(b)
+    assert la != lb and "CPU Alpha" in la and "8 threads" in lb
+    md, found, tex = provenance_tables(
+        tmp_path, {("ntu60", "xsub", "rgb"): a, ("ntu60", "xsub", "fusion"): b, ("pku", "xsub", "fusion"): None}
+    )
+    assert found[("ntu60", "xsub", "rgb")]["machine"] == la
+    assert found[("ntu60", "xsub", "fusion")]["machine"] == lb
+    assert found[("pku", "xsub", "fusion")]["machine"] == ""  # evaluated, provenance not recorded
+    assert found[("ntu60", "xsub", "pose")]["machine"] == ""  # not run
+
+    # Machines are numbered in table order: the RGB row comes first.
+    assert "| NTU-60 | XSub | RGB X-ShiftNet | top-1 | 75.00 [1] |  |  | real |" in md
+    assert "| NTU-60 | XSub | EPAM-Net (fused) | top-1 | 95.00 [2] | 96.1 | -1.10 | real |" in md
+    assert "| PKU-MMD | XSub | EPAM-Net (fused) | top-1 | 95.00 | 96.2 | -1.20 | real |" in md
+    assert "| NTU-60 | XSub | Pose X-ShiftNet | top-1 | not run |" in md
+    notes = md.split("## Where these numbers come from", 1)[1]
+    assert f"\n- [1] {la}\n- [2] {lb}\n" in notes
+    assert "PKU-MMD XSub EPAM-Net (fused): provenance not recorded" in notes
+    assert "NTU-60" not in notes.replace(la, "").replace(lb, "").split("PKU-MMD")[0]  # only PKU lacks it
+    assert "`runtime.portable_cpu: true`" in notes and "MKL, oneDNN, ATen" in notes
+    assert "75.00\\textsuperscript{[1]}" in tex and "95.00\\textsuperscript{[2]}" in tex
+    assert f"{{[1]}}~{tables.latex_escape(la)}" in tex and "\\texttt{runtime.portable\\_cpu: true}" in tex
+    assert "$$" not in tex  # two math groups back to back would open display math
+
+
+def test_rows_from_one_machine_name_it_once(tmp_path: Path) -> None:
+    a = provenance_record("CPU Alpha")
+    md, found, tex = provenance_tables(tmp_path, {("ntu60", "xsub", "fusion"): a, ("pku", "xsub", "fusion"): a})
+    assert {found[k]["machine"] for k in [("ntu60", "xsub", "fusion"), ("pku", "xsub", "fusion")]} == {machine_label(a)}
+    assert f"All numbers in the Ours column were computed on: {machine_label(a)}." in md
+    assert "[1]" not in md and "provenance not recorded" not in md
+    assert "| NTU-60 | XSub | EPAM-Net (fused) | top-1 | 95.00 | 96.1 |" in md
+    assert "textsuperscript" not in tex and "computed on: CPU Alpha" in tex
+
+
+def test_rows_without_provenance_say_not_recorded(tmp_path: Path) -> None:
+    md, found, tex = provenance_tables(tmp_path, {("ntu60", "xsub", "fusion"): None})
+    assert found[("ntu60", "xsub", "fusion")]["machine"] == ""
+    assert "All rows: provenance not recorded" in md and "All rows: provenance not recorded" in tex
+    assert "computed on:" not in md and "[1]" not in md
+
+
+def test_nothing_run_says_so() -> None:
+    rows = tables.results_rows(tables.table_runs([]), {})
+    md = tables.results_markdown(rows)
+    assert "No evaluation has been run yet." in md and "provenance not recorded" not in md
+
+
+def test_corrupt_provenance_names_the_file(tmp_path: Path) -> None:
+    params = make_params(tmp_path, {"ntu60": ["xsub"]})
+    lay = Layout.from_params(params)
+    write_eval(lay, "ntu60", "xsub", "fusion", 18)
+    (lay.eval_dir("ntu60", "xsub", "fusion") / "provenance.json").write_text("[1, 2]")
+    with pytest.raises(EpamnetError, match="fusion/provenance.json: is not a JSON mapping"):
+        read_run(lay, "ntu60", "xsub")
 
 
 # --------------------------------------------------------------------------------------
@@ -401,7 +508,7 @@ def test_report_stage_draws_attention_from_real_test_clips(tmp_path: Path, monke
         seen.append((d, proto, stream, part, train_mode))
         return FakeTest()
 
-    monkeypatch.setattr("epamnet.engine.stages.build_dataset", fake_build)
+    monkeypatch.setattr("epamnet.stages.streams.build_dataset", fake_build)
     written = report_stage(params, attention_clips=2)
     out = lay.results / "figures" / "attention_ntu60_xsub.png"
     assert out in written and seen == [("ntu60", "xsub", "fusion", "test", False)]
@@ -440,6 +547,8 @@ def test_report_io_lists(tmp_path: Path) -> None:
     assert lay.tables / "efficiency.csv" not in outs  # profile's output
     deps = report_inputs(params)
     assert lay.eval_dir("toyota", "cv2", "pose") / "metrics.json" in deps
+    ev = lay.eval_dir("ntu60", "xsub", "rgb")
+    assert deps[deps.index(ev / "metrics.json") + 1] == ev / "provenance.json"  # read beside its metrics
     assert lay.model_file("ntu60", "xsub", "fusion") in deps and lay.tables / "efficiency.csv" in deps
 
 

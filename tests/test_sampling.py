@@ -293,3 +293,69 @@ def test_bad_inputs_raise_one_line_errors(prepared: Path, tmp_path: Path) -> Non
     del anns[0]["filename"]
     with pytest.raises(EpamnetError, match="no 'filename'"):
         RGBDataset(split, "train", anns, prepared)
+
+
+class DrawLog(RGBPoseDataset):
+    """The real dataset, logging which frames each item of each epoch drew (and whether it flipped)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.draws: dict[int, dict[int, tuple]] = {}
+        self.crash_after: int | None = None  # reads before a simulated kill
+
+    def __getitem__(self, index: int):
+        if self.crash_after is not None:
+            self.crash_after -= 1
+            if self.crash_after < 0:
+                raise RuntimeError("simulated kill")
+        pose_inds, rgb_inds, flip = self.frame_indices(index)
+        self.draws.setdefault(self.epoch, {})[index] = (tuple(pose_inds.ravel()), tuple(rgb_inds.ravel()), flip)
+        return super().__getitem__(index)
+
+
+#: The synthetic preset's feature sizes: 64 px RGB and 32 px heatmaps both give 2x2 features.
+TRAIN_POSE = PoseClipConfig(clip_len=12, heatmap_size=(32, 32))
+TRAIN_RGB = RGBClipConfig(clip_len=4, size=64)
+
+
+def _fusion_model() -> torch.nn.Module:
+    from epamnet.models.epam import build_model
+    from epamnet.models.specs import spec_from_dict, synthetic_spec
+
+    spec = spec_from_dict(
+        {
+            "rgb": {"base_channels": 8, "clip_len": TRAIN_RGB.clip_len, "input_size": TRAIN_RGB.size},
+            "pose": {"base_channels": 8, "clip_len": TRAIN_POSE.clip_len, "input_size": TRAIN_POSE.heatmap_size[0]},
+        },
+        base=synthetic_spec(),
+    )
+    torch.manual_seed(0)
+    return build_model(spec, max(LABELS.values()) + 1, "fusion")
+
+
+def test_training_draws_new_frames_every_epoch_and_resumes_exactly(prepared: Path, tmp_path: Path) -> None:
+    """The trainer hands each epoch to the dataset: frames and flips change per epoch, resume stays exact."""
+    from epamnet.engine.tasks import FusionTask
+    from epamnet.engine.train_config import TrainConfig
+    from epamnet.engine.trainer import train
+
+    cfg = TrainConfig(epochs=3, batch_size=2, base_lr=0.01, reference_batch=2, seed=7)
+    data = DrawLog(prepared / "splits" / "xsub.json", "train", prepared / "annotations.pkl", prepared,
+                   pose=TRAIN_POSE, rgb=TRAIN_RGB, train=True, flip_ratio=0.5, seed=7)
+    straight = train(FusionTask(), _fusion_model(), data, None, cfg, tmp_path / "a")
+    assert sorted(data.draws) == [1, 2, 3]  # the trainer set the epoch before each one
+    for epoch in (1, 2, 3):
+        assert sorted(data.draws[epoch]) == list(range(len(data)))
+    assert data.draws[1] != data.draws[2] != data.draws[3]
+    # Each draw is the dataset's own for that (seed, epoch, index): any worker count sees the same.
+    data.set_epoch(2)
+    assert all(data.frame_indices(i)[2] == data.draws[2][i][2] for i in range(len(data)))
+
+    data.crash_after = 2 * len(data) + 1  # killed in epoch 3
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        train(FusionTask(), _fusion_model(), data, None, cfg, tmp_path / "b")
+    data.crash_after = None
+    resumed = train(FusionTask(), _fusion_model(), data, None, cfg, tmp_path / "b")
+    assert resumed.resumed_from == 2
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -13,8 +13,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from epamnet.engine import FusionTask, SingleStreamTask, TrainConfig, seed_everything, train
 from epamnet.engine.checkpoint import load_checkpoint
+from epamnet.engine.tasks import FusionTask, SingleStreamTask
+from epamnet.engine.train_config import TrainConfig
+from epamnet.engine.trainer import seed_everything, train
 from epamnet.errors import EpamnetError
 
 TASK = SingleStreamTask(input_key=0, label_key=1)

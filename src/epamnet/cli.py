@@ -1,9 +1,9 @@
 """``epamnet <stage> ...``: the one command line that Snakemake rules and DVC stages call.
 
-Each subcommand reads ``params.yaml`` (``--params``), finds its inputs and outputs
-through :mod:`epamnet.layout`, and calls the stage function in ``epamnet.prepare`` (or
-``models``, ``engine``, ``report``). Stage modules are imported lazily so that
-``epamnet --help`` and start-up validation stay fast.
+Each subcommand reads ``params.yaml`` (``--params``), applies its ``runtime`` settings
+(threads, CPU code paths: :mod:`epamnet.runtime`) and calls ``run`` of the stage's own
+module in :mod:`epamnet.stages`; this file only parses arguments. Stage modules are
+imported lazily so that ``epamnet --help`` and start-up validation stay fast.
 
 Errors a user can fix (:class:`~epamnet.errors.EpamnetError`) print one line,
 ``error: <file>: <problem>; <fix>``, and exit with status 1.
@@ -18,210 +18,85 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from epamnet import runtime
 from epamnet.config import Params, json_schema, load_params
 from epamnet.errors import EpamnetError
-from epamnet.layout import Layout
 
 logger = logging.getLogger("epamnet")
 
 
-def _dataset_arg(params: Params, name: str) -> str:
-    if name not in params.datasets.run:
-        raise EpamnetError(
-            f"params.yaml: dataset {name!r} is not in datasets.run {params.datasets.run}; add it there or pick one of them"
-        )
-    return name
-
-
-def _shard_arg(stage: str, shard: int, n: int, key: str) -> int:
-    """Check ``--shard`` against the shard count ``n`` (params key ``key``); return ``n``."""
-    if not 0 <= shard < n:
-        raise EpamnetError(f"{stage}: shard {shard} is out of range; {key} is {n}, use 0..{n - 1}")
-    return n
-
-
-# ---------------------------------------------------------------- data stages
+# ---------------------------------------------------------------- stages (epamnet.stages)
 def cmd_acquire(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    lay = Layout.from_params(params)
-    entry = params.datasets.entry(ds)
-    if entry.source == "synthetic":
-        from epamnet.prepare.synthetic import generate
+    from epamnet.stages import acquire
 
-        generate(ds, lay.raw(ds), params.synthetic_spec(), seed=params.synthetic.seed)
-    else:
-        from epamnet.prepare.acquire import acquire_real
-
-        acq = params.acquire
-        acquire_real(
-            ds,
-            lay.downloads,
-            lay.raw(ds),
-            link=acq.link,
-            skeleton_url=acq.skeleton_url,
-            skeleton_sha256=acq.skeleton_sha256,
-            timeout=acq.timeout,
-            retries=acq.retries,
-        )
+    acquire.run(params, args.dataset)
 
 
 def cmd_pose(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    lay = Layout.from_params(params)
-    if params.datasets.entry(ds).skeletons == "mmpose":
-        from epamnet.prepare.pose import merge_extracted
+    from epamnet.stages import pose
 
-        merge_extracted([lay.pose_shard(ds, i) for i in range(params.pose.shards)], lay.skeletons(ds))
-        return
-    from epamnet.prepare.pose import provided_skeletons
-
-    provided_skeletons(ds, lay.raw(ds), lay.skeletons(ds))
+    pose.run(params, args.dataset)
 
 
 def cmd_pose_extract(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    if params.datasets.entry(ds).skeletons != "mmpose":
-        raise EpamnetError(
-            f"params.yaml: datasets.{ds}.skeletons is {params.datasets.entry(ds).skeletons!r}; "
-            "set it to 'mmpose' to extract skeletons with HRNet"
-        )
-    _shard_arg("pose-extract", args.shard, params.pose.shards, "pose.shards")
-    lay = Layout.from_params(params)
-    from epamnet.prepare.pose import extract_skeletons
+    from epamnet.stages import pose_extract
 
-    extract_skeletons(ds, lay.raw(ds), params.pose, args.shard, lay.pose_shard(ds, args.shard))
+    pose_extract.run(params, args.dataset, args.shard)
 
 
 def cmd_clips(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    if ds != "pku":
-        raise EpamnetError(f"clips: only PKU-MMD has untrimmed videos to cut, not {ds!r}; run it with --dataset pku")
-    lay = Layout.from_params(params)
-    from epamnet.prepare.pku_clips import make_clips
+    from epamnet.stages import clips
 
-    make_clips(lay.raw(ds), lay.skeletons(ds), lay.clips(ds))
-
-
-def _video_finder(lay: Layout, ds: str) -> Callable[[str], Path]:
-    """Map a sample's frame_dir to the video ``crop`` reads."""
-    if ds == "pku":
-        clips = lay.clips(ds) / "videos"
-        return lambda name: clips / f"{name}.mp4"
-    from epamnet.datasets.registry import get_dataset
-
-    raw, info = lay.raw(ds), get_dataset(ds)
-    return lambda name: raw / info.video_relpath(name)
+    clips.run(params, args.dataset)
 
 
 def cmd_crop(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    n = _shard_arg("crop", args.shard, params.prepare.shards, "prepare.shards")
-    lay = Layout.from_params(params)
-    skeletons, _ = lay.crop_source(ds)
-    crop = params.prepare.crop
-    from epamnet.prepare.crop import crop_shard
+    from epamnet.stages import crop
 
-    crop_shard(
-        skeletons,
-        _video_finder(lay, ds),
-        args.shard,
-        n,
-        lay.crop_shard(ds, args.shard),
-        lay.crop_videos(ds, args.shard),
-        size=crop.size,
-        padding=crop.padding,
-        threshold=crop.threshold,
-        on_error=params.prepare.on_sample_error,
-    )
+    crop.run(params, args.dataset, args.shard)
 
 
 def cmd_crop_merge(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    lay = Layout.from_params(params)
-    from epamnet.prepare.crop import merge_shards
+    from epamnet.stages import crop_merge
 
-    merge_shards([lay.crop_shard(ds, i) for i in range(params.prepare.shards)], lay.annotations(ds))
+    crop_merge.run(params, args.dataset)
 
 
 def cmd_splits(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    lay = Layout.from_params(params)
-    entry = params.datasets.entry(ds)
-    from epamnet.prepare.splits import make_splits
+    from epamnet.stages import splits
 
-    num_classes = params.synthetic_spec().num_classes if entry.source == "synthetic" else None
-    make_splits(
-        ds,
-        lay.annotations(ds),
-        lay.splits(ds),
-        list(entry.protocols),
-        num_classes=num_classes,
-        pku_split_dir=lay.raw(ds) / "Split" if ds == "pku" else None,
-        source=entry.source,
-    )
-
-
-# ---------------------------------------------------------------- training
-def _protocol_arg(params: Params, dataset: str, protocol: str) -> str:
-    protocols = params.datasets.entry(dataset).protocols
-    if protocol not in protocols:
-        raise EpamnetError(
-            f"params.yaml: protocol {protocol!r} is not in datasets.{dataset}.protocols {protocols}; add it there or pick one of them"
-        )
-    return protocol
+    splits.run(params, args.dataset)
 
 
 def cmd_train(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    protocol = _protocol_arg(params, ds, args.protocol)
-    from epamnet.engine.launch import maybe_relaunch, train_argv
+    from epamnet.engine.launch import train_argv
+    from epamnet.stages import train
 
-    # train.<stream>.nproc_per_node > 1: this process becomes the torchrun launcher.
-    if (rc := maybe_relaunch(train_argv(args), params.train_config(args.stream).nproc_per_node)) is not None:
-        if rc != 0:
-            raise EpamnetError(f"train: the torchrun processes failed (exit status {rc}); see the log above")
-        return
-    from epamnet.engine.stages import train_stage
-
-    train_stage(params, ds, protocol, args.stream, resume=not args.no_resume)
+    train.run(params, args.dataset, args.protocol, args.stream, resume=not args.no_resume, argv=train_argv(args))
 
 
 def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
-    ds = _dataset_arg(params, args.dataset)
-    protocol = _protocol_arg(params, ds, args.protocol)
-    from epamnet.engine.stages import evaluate_stage
+    from epamnet.stages import evaluate
 
-    evaluate_stage(params, ds, protocol, args.stream)
+    evaluate.run(params, args.dataset, args.protocol, args.stream)
 
 
-# ---------------------------------------------------------------- results
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
     """Paper tables and figures from whatever runs have finished."""
-    from epamnet.report.stage import report_stage
+    from epamnet.stages import report
 
-    written = report_stage(params, attention_clips=args.attention_clips)
-    for path in written:
+    for path in report.run(params, args.attention_clips):
         print(path)
 
 
-# ---------------------------------------------------------------- models
 def cmd_profile(params: Params, args: argparse.Namespace) -> None:
     """Params, multiply-adds and clips/s of EPAM-Net at the paper's input sizes."""
-    from epamnet.models.profile import profile_epamnet, write_efficiency_table
-    from epamnet.models.specs import paper_spec
+    from epamnet.stages import profile
 
-    prof = params.profile
-    result = profile_epamnet(
-        paper_spec(),
-        args.num_classes,
-        device=prof.device,
-        throughput_iters=prof.iters,
-        batch_sizes=tuple(prof.batch_sizes),
-    )
-    md, _csv = write_efficiency_table(result, Layout.from_params(params).tables)
-    print(md.read_text(encoding="utf-8"))
+    print(profile.run(params, args.num_classes).read_text(encoding="utf-8"))
 
 
+# ---------------------------------------------------------------- tools outside the DAG
 def cmd_convert_official(params: Params, args: argparse.Namespace) -> None:
     """Map an official released checkpoint onto our EPAM-Net, loading strictly."""
     from epamnet.models.convert import convert_official_checkpoint
@@ -271,6 +146,12 @@ def cmd_dvc_yaml(params: Params, args: argparse.Namespace) -> None:
     from epamnet.io.atomic import write_text
 
     write_text(out, text)
+
+
+def cmd_sync(params: Params, args: argparse.Namespace) -> None:
+    from epamnet import sync
+
+    sync.to_dvc() if args.to == "dvc" else sync.to_snakemake()
 
 
 # ---------------------------------------------------------------- parser
@@ -329,6 +210,11 @@ def build_parser() -> argparse.ArgumentParser:
     stage("check", cmd_check, "validate params.yaml and print what the pipeline will run")
     p = stage("schema", cmd_schema, "write the JSON schema of params.yaml (used by Snakemake's validate())")
     p.add_argument("--output", default="workflow/schemas/params.schema.json")
+    p = stage("sync", cmd_sync, "bring one orchestrator's records in step with the other's results, re-running nothing")
+    p.add_argument(
+        "to", choices=("dvc", "snakemake"),
+        help="dvc: record a finished Snakemake run in dvc.lock; snakemake: mark DVC's results done for Snakemake",
+    )
     p = stage("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml, the DVC view of the same stages as the Snakefile")
     p.add_argument("--output", default="dvc.yaml")
     p.add_argument("--check", action="store_true", help="only check that the file is up to date")
@@ -350,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         params = load_params(args.params)
+        # Threads and CPU code paths from params.yaml, not from the launcher's environment.
+        runtime.apply(params.runtime.threads, params.runtime.portable_cpu, sys.argv[1:] if argv is None else None)
         args.func(params, args)
     except EpamnetError as exc:
         print(f"error: {exc}", file=sys.stderr)

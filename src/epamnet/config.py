@@ -15,16 +15,31 @@ e.g. ``params.yaml: datasets.ntu60.protocols.0: input should be 'xsub' or 'xview
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from epamnet.datasets import PROTOCOLS
 from epamnet.engine.train_config import TrainConfig
 from epamnet.errors import EpamnetError
-from epamnet.models.specs import ATTENTION_KINDS, ModelSpec, StreamSpec, paper_spec, spec_from_dict, synthetic_spec
+from epamnet.models.specs import (
+    ATTENTION_KINDS,
+    ModelSpec,
+    StreamSpec,
+    paper_spec,
+    spec_from_dict,
+    synthetic_spec,
+)
 from epamnet.prepare.synthetic.design import SyntheticSpec
 
 DatasetName = Literal["ntu60", "ntu120", "pku", "toyota"]
@@ -214,6 +229,13 @@ class Pose(Strict):
         return self
 
 
+class Runtime(Strict):
+    """How every stage uses the CPU, applied in code (``epamnet.runtime``), whatever launched it."""
+
+    threads: PositiveInt = 1  # CPU threads of each job (each torchrun process); changes torch's numbers
+    portable_cpu: bool = False  # pin MKL, ATen, oneDNN and numpy to AVX2 code paths (slower; same numbers on more CPUs)
+
+
 class Prepare(Strict):
     shards: PositiveInt = 2
     on_sample_error: Literal["fail", "skip"] = "fail"
@@ -233,6 +255,7 @@ class Params(Strict):
     profile: Profile = Field(default_factory=Profile)
     prepare: Prepare = Field(default_factory=Prepare)
     pose: Pose = Field(default_factory=Pose)
+    runtime: Runtime = Field(default_factory=Runtime)
 
     @model_validator(mode="after")
     def _protocols_known(self) -> "Params":
@@ -265,6 +288,18 @@ class Params(Strict):
     def synthetic_spec(self) -> SyntheticSpec:
         """The generator's sizes (``synthetic`` without ``seed``), cross-checked."""
         return SyntheticSpec.from_mapping(self.synthetic.model_dump(exclude={"seed"}))
+
+
+def param_values(params: Params, keys: Iterable[str]) -> dict[str, Any]:
+    """``{dotted key: value}`` of ``params`` (defaults included), e.g. ``{"train.common": {...}}``."""
+    values = params.model_dump(mode="json")
+    out = {}
+    for key in keys:
+        value: Any = values
+        for part in key.split("."):
+            value = value[part]
+        out[key] = value
+    return out
 
 
 def _format_error(err: dict[str, Any]) -> str:

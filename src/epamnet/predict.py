@@ -458,7 +458,11 @@ def load_model(
     When the weights do not fit, the first of ``alternatives`` (:func:`model_alternatives`)
     that they fit is named in the error, with how to select it.
     """
-    from epamnet.models.convert import check_state_dict, load_state_strict, read_checkpoint
+    from epamnet.models.convert import (
+        check_state_dict,
+        load_state_strict,
+        read_checkpoint,
+    )
     from epamnet.models.epam import build_model
 
     path = Path(checkpoint)
@@ -594,10 +598,10 @@ def predict(
     from epamnet.data.dataset import pose_clip, rgb_clip
     from epamnet.data.sampling import rgb_indices, sample_frame_indices
     from epamnet.engine.distributed import resolve_device
-    from epamnet.engine.stages import clip_configs
     from epamnet.io.video import video_info
     from epamnet.layout import Layout
     from epamnet.prepare.crop import crop_sample
+    from epamnet.stages.streams import clip_configs
 
     video = Path(video)
     if pose is None:

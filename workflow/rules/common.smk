@@ -2,11 +2,14 @@
 # The schema check above validates the raw config; validate_params() is the second,
 # typed validation (the same one every `epamnet` command runs at start-up).
 
-from epamnet.config import validate_params
-from epamnet.layout import (
-    EVAL_FILES,
-    STAGE_CODE,
-    Layout,
+from epamnet.codedeps import stage_code
+from epamnet.config import param_values as values_of, validate_params
+from epamnet.dag import (
+    CROP_MERGE_PARAMS,
+    CROP_PARAMS,
+    POSE_EXTRACT_PARAMS,
+    PROFILE_PARAMS,
+    REPORT_PARAMS,
     dataset_params,
     pose_extract_inputs,
     pose_inputs,
@@ -14,6 +17,7 @@ from epamnet.layout import (
     splits_params,
     train_params,
 )
+from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
 from epamnet.report.stage import report_inputs, report_outputs
 
 PARAMS = validate_params(config, "params.yaml")
@@ -25,6 +29,8 @@ DATASETS = list(PARAMS.datasets.run)
 SHARDS = [f"{i:03d}" for i in range(PARAMS.prepare.shards)]
 POSE_SHARDS = [f"{i:03d}" for i in range(PARAMS.pose.shards)]
 STREAMS = ["pose", "rgb", "fusion"]
+#: CPU threads of the jobs that run torch (set in code by each job: epamnet.runtime).
+THREADS = PARAMS.runtime.threads
 #: (dataset, protocol) pairs the pipeline trains and evaluates.
 RUNS = [(ds, p) for ds in DATASETS for p in PARAMS.datasets.entry(ds).protocols]
 
@@ -36,17 +42,6 @@ wildcard_constraints:
     stream="|".join(STREAMS),
 
 
-PARAM_VALUES = PARAMS.model_dump(mode="json")  # every key, defaults included
-
-
-def lookup_param(key):
-    """Value of a dotted key of params.yaml (its default where the file leaves it out)."""
-    value = PARAM_VALUES
-    for part in key.split("."):
-        value = value[part]
-    return value
-
-
 def param_values(keys):
     """Rule params: {dotted key: value}, so a changed value re-runs the rule.
 
@@ -56,7 +51,7 @@ def param_values(keys):
 
     def values(wildcards):
         names = keys(wildcards) if callable(keys) else keys
-        return {k.format(**wildcards): lookup_param(k.format(**wildcards)) for k in names}
+        return values_of(PARAMS, [k.format(**wildcards) for k in names])
 
     return values
 

@@ -3,7 +3,7 @@
 
 rule acquire:
     input:
-        code=STAGE_CODE["acquire"],
+        code=stage_code("acquire"),
     output:
         directory(f"{DATA}/raw/{{dataset}}"),
     params:
@@ -18,12 +18,13 @@ rule acquire:
 
 rule pose_extract:
     input:
-        code=STAGE_CODE["pose_extract"],
+        code=stage_code("pose_extract"),
         sources=lambda w: pose_extract_inputs(PARAMS, w.dataset),
     output:
         f"{DATA}/interim/{{dataset}}/pose/shard-{{shard}}.pkl",
     params:
-        values=param_values(["pose"]),
+        values=param_values(POSE_EXTRACT_PARAMS),
+    threads: THREADS
     log:
         "logs/pose_extract/{dataset}-{shard}.log",
     conda:
@@ -34,7 +35,7 @@ rule pose_extract:
 
 rule pose:
     input:
-        code=STAGE_CODE["pose"],
+        code=stage_code("pose"),
         sources=lambda w: pose_inputs(PARAMS, w.dataset),
     output:
         f"{DATA}/interim/{{dataset}}/skeletons.pkl",
@@ -50,7 +51,7 @@ rule pose:
 
 rule clips:
     input:
-        code=STAGE_CODE["clips"],
+        code=stage_code("clips"),
         raw=f"{DATA}/raw/pku",
         skeletons=f"{DATA}/interim/pku/skeletons.pkl",
     output:
@@ -65,14 +66,14 @@ rule clips:
 
 rule crop:
     input:
-        code=STAGE_CODE["crop"],
+        code=stage_code("crop"),
         source=lambda w: LAYOUT.crop_inputs(w.dataset),
     output:
         shard=f"{DATA}/interim/{{dataset}}/crop/shard-{{shard}}.pkl",
         videos=directory(f"{DATA}/prepared/{{dataset}}/videos/shard-{{shard}}"),
         failures=f"{DATA}/interim/{{dataset}}/crop/shard-{{shard}}.failures.json",
     params:
-        values=param_values(["prepare.crop", "prepare.on_sample_error", "prepare.shards"]),
+        values=param_values(CROP_PARAMS),
     log:
         "logs/crop/{dataset}-{shard}.log",
     conda:
@@ -83,14 +84,14 @@ rule crop:
 
 rule crop_merge:
     input:
-        code=STAGE_CODE["crop_merge"],
+        code=stage_code("crop_merge"),
         shards=expand(f"{DATA}/interim/{{{{dataset}}}}/crop/shard-{{shard}}.pkl", shard=SHARDS),
         videos=expand(f"{DATA}/prepared/{{{{dataset}}}}/videos/shard-{{shard}}", shard=SHARDS),
         failures=expand(f"{DATA}/interim/{{{{dataset}}}}/crop/shard-{{shard}}.failures.json", shard=SHARDS),
     output:
         f"{DATA}/prepared/{{dataset}}/annotations.pkl",
     params:
-        values=param_values(["prepare.shards"]),
+        values=param_values(CROP_MERGE_PARAMS),
     log:
         "logs/crop_merge/{dataset}.log",
     conda:
@@ -101,7 +102,7 @@ rule crop_merge:
 
 rule splits:
     input:
-        code=STAGE_CODE["splits"],
+        code=stage_code("splits"),
         annotations=f"{DATA}/prepared/{{dataset}}/annotations.pkl",
         raw=lambda w: [f"{DATA}/raw/pku"] if w.dataset == "pku" else [],
     output:

@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        code=STAGE_CODE["evaluate"],
+        code=stage_code("evaluate"),
         prepared=lambda w: prepared_inputs(w.dataset, w.stream),
         fusion_inputs=lambda w: fusion_inputs(w.dataset, w.protocol, w.stream),
         model=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/model.pt",
@@ -12,6 +12,7 @@ rule evaluate:
         expand(f"{RESULTS}/metrics/{{{{dataset}}}}/{{{{protocol}}}}/{{{{stream}}}}/{{name}}", name=EVAL_FILES),
     params:
         values=param_values(lambda w: train_params(w.stream)),
+    threads: THREADS
     log:
         "logs/evaluate/{dataset}-{protocol}-{stream}.log",
     conda:

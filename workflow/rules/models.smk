@@ -3,12 +3,13 @@
 
 rule profile:
     input:
-        code=STAGE_CODE["profile"],
+        code=stage_code("profile"),
     output:
         f"{RESULTS}/tables/efficiency.md",
         f"{RESULTS}/tables/efficiency.csv",
     params:
-        values=param_values(["profile"]),
+        values=param_values(PROFILE_PARAMS),
+    threads: THREADS
     log:
         "logs/profile/paper.log",
     conda:

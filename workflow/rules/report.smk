@@ -3,13 +3,13 @@
 
 rule report:
     input:
-        code=STAGE_CODE["report"],
+        code=stage_code("report"),
         runs=[str(p) for p in report_inputs(PARAMS)],
     output:
         [str(p) for p in report_outputs(PARAMS) if p.suffix],
         directory(f"{RESULTS}/figures"),
     params:
-        values=param_values(["datasets", "model", "data"]),
+        values=param_values(REPORT_PARAMS),
     log:
         "logs/report/all.log",
     conda:

@@ -3,16 +3,15 @@
 
 rule train_unimodal:
     input:
-        code=STAGE_CODE["train"],
+        code=stage_code("train_unimodal"),
         prepared=lambda w: prepared_inputs(w.dataset, w.stream),
     output:
-        model=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/model.pt",
-        metrics=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/metrics.json",
-        curve=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/metrics.csv",
+        expand(f"{MODELS}/{{{{dataset}}}}/{{{{protocol}}}}/{{{{stream}}}}/{{name}}", name=TRAIN_FILES),
     wildcard_constraints:
         stream="pose|rgb",
     params:
         values=param_values(lambda w: train_params(w.stream)),
+    threads: THREADS
     log:
         "logs/train_unimodal/{dataset}-{protocol}-{stream}.log",
     conda:
@@ -23,16 +22,15 @@ rule train_unimodal:
 
 rule train_fusion:
     input:
-        code=STAGE_CODE["train"],
+        code=stage_code("train_fusion"),
         prepared=lambda w: prepared_inputs(w.dataset, "fusion"),
         pose=f"{MODELS}/{{dataset}}/{{protocol}}/pose/model.pt",
         rgb=f"{MODELS}/{{dataset}}/{{protocol}}/rgb/model.pt",
     output:
-        model=f"{MODELS}/{{dataset}}/{{protocol}}/fusion/model.pt",
-        metrics=f"{MODELS}/{{dataset}}/{{protocol}}/fusion/metrics.json",
-        curve=f"{MODELS}/{{dataset}}/{{protocol}}/fusion/metrics.csv",
+        expand(f"{MODELS}/{{{{dataset}}}}/{{{{protocol}}}}/fusion/{{name}}", name=TRAIN_FILES),
     params:
         values=param_values(train_params("fusion")),
+    threads: THREADS
     log:
         "logs/train_fusion/{dataset}-{protocol}-fusion.log",
     conda:

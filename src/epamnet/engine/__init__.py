@@ -5,28 +5,7 @@
 - :class:`TrainConfig` (``train_config``): validated settings; lr scaled by the real world size.
 - :class:`SingleStreamTask`, :class:`FusionTask` (``tasks``): batch -> (loss, scores, labels).
 - ``metrics``: top-k, confusion matrix, per-class and mean class accuracy.
+
+Import names from their modules: this package's ``__init__`` imports nothing, so importing
+one submodule does not load (and, for the pipeline's code dependencies, does not depend on) the rest.
 """
-
-from epamnet.engine.distributed import DistContext, distributed, init_distributed, shutdown_distributed
-from epamnet.engine.evaluate import EvalResult, evaluate, write_evaluation
-from epamnet.engine.tasks import FusionTask, SingleStreamTask, StepOutput, Task
-from epamnet.engine.train_config import TrainConfig
-from epamnet.engine.trainer import TrainResult, seed_everything, train
-
-__all__ = [
-    "DistContext",
-    "EvalResult",
-    "FusionTask",
-    "SingleStreamTask",
-    "StepOutput",
-    "Task",
-    "TrainConfig",
-    "TrainResult",
-    "distributed",
-    "evaluate",
-    "init_distributed",
-    "seed_everything",
-    "shutdown_distributed",
-    "train",
-    "write_evaluation",
-]

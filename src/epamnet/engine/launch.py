@@ -91,15 +91,6 @@ def torchrun_command(argv: Sequence[str], nproc: int) -> list[str]:
     ]
 
 
-def _threads_per_process(nproc: int) -> int:
-    """CPU threads for each worker: the CPUs this job may use, shared out evenly."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // nproc)
-
-
 def _log_files(path: str | None) -> list[logging.FileHandler]:
     """The root logger's file handlers writing ``path`` (what ``epamnet --log`` set up)."""
     if path is None:
@@ -146,8 +137,7 @@ def maybe_relaunch(argv: Sequence[str], nproc: int) -> int | None:
         return None
     worker_argv, log = split_log_arg(argv)
     cmd = torchrun_command(worker_argv, nproc)
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(_threads_per_process(nproc)))
+    env = dict(os.environ)  # holds runtime.threads and the CPU pins (epamnet.runtime): every worker uses them
     env["PYTHONUNBUFFERED"] = "1"
     logger.info("launching %d training processes: %s", nproc, shlex.join(cmd))
 

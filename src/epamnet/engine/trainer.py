@@ -399,6 +399,8 @@ def _train(
         seed_everything(derive_seed(cfg.seed, epoch, ctx.rank))
         loader_gen.manual_seed(derive_seed(cfg.seed, epoch, ctx.rank, 1))
         sampler.set_epoch(epoch)
+        if hasattr(train_set, "set_epoch"):  # frame sampling and flips differ from epoch to epoch
+            train_set.set_epoch(epoch)
         net.train()
         epoch_lr = optimizer.param_groups[0]["lr"]
         stats = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count

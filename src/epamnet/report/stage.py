@@ -10,6 +10,10 @@ their test clips, ``epamnet profile``'s efficiency.csv) and writes:
 - ``results/figures/``: ``accuracy_vs_gflops.png``, and per dataset/protocol
   ``curves_<d>_<p>.png``, ``confusion_<d>_<p>.png``, ``attention_<d>_<p>.png``.
 
+Each evaluation's ``provenance.json`` (commit, settings and input hashes, libraries,
+machine) says below the results table which machine its numbers came from; a run
+without one (an older run) is reported as "provenance not recorded".
+
 A run whose files are missing becomes a 'not run' row or a 'not run' panel, never a
 crash; a file that exists but is corrupt is an error naming it. The figures folder is
 replaced as a whole (atomically), so figures of runs no longer configured disappear.
@@ -31,6 +35,7 @@ from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir
 from epamnet.layout import Layout
 from epamnet.models.specs import ModelSpec, paper_spec
+from epamnet.provenance import PROVENANCE_FILE
 from epamnet.report import figures as fig
 from epamnet.report.attention import attention_figure
 from epamnet.report.paper import (
@@ -44,6 +49,7 @@ from epamnet.report.paper import (
 from epamnet.report.tables import (
     EfficiencyRow,
     load_eval_metrics,
+    load_eval_provenance,
     paper_efficiency_rows,
     read_profile_csv,
     results_rows,
@@ -80,7 +86,8 @@ def report_inputs(params: Params) -> list[Path]:
     for d, p in configured_runs(params):
         for s in STREAMS:
             deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
-            deps += [lay.eval_dir(d, p, s) / "metrics.json", lay.eval_dir(d, p, s) / "confusion.csv"]
+            ev = lay.eval_dir(d, p, s)
+            deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "confusion.csv"]
         deps.append(lay.model_file(d, p, "fusion"))
     for d in params.datasets.run:  # test clips of the attention figure
         deps += [lay.annotations(d), lay.splits(d), *lay.prepared_videos(d, params.prepare.shards)]
@@ -117,7 +124,7 @@ def _fusion_attention(
     params: Params, dataset: str, protocol: str, num_classes: int, clips: int, out: Path
 ) -> Path | None:
     """Attention figure of the trained fused model on ``clips`` test clips spread over the list."""
-    from epamnet.engine.stages import build_dataset, read_split, split_file
+    from epamnet.stages.streams import build_dataset, read_split, split_file
     from epamnet.models.convert import load_state_strict, read_checkpoint
     from epamnet.models.epam import build_model
 
@@ -181,6 +188,7 @@ class RunFiles:
     """What exists of one (dataset, protocol)'s outputs, read and checked, per stream."""
 
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # evaluation metrics.json
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # its provenance.json, where recorded
     curves: dict[str, dict[str, np.ndarray] | None] = field(default_factory=dict)
     selected: dict[str, int | None] = field(default_factory=dict)
     confusions: dict[str, tuple[np.ndarray, list[str]] | None] = field(default_factory=dict)
@@ -193,6 +201,12 @@ def read_run(lay: Layout, dataset: str, protocol: str) -> RunFiles:
         ev, tr = lay.eval_dir(dataset, protocol, s), lay.train_dir(dataset, protocol, s)
         if (ev / "metrics.json").is_file():
             run.metrics[s] = load_eval_metrics(ev / "metrics.json")
+            prov = load_eval_provenance(ev / "metrics.json")
+            if prov is not None:
+                run.provenance[s] = prov
+            else:
+                logger.warning("%s not found: %s %s %s says 'provenance not recorded'", ev / PROVENANCE_FILE,
+                               dataset, protocol, s)  # fmt: skip
         else:
             logger.warning("%s not found: %s %s %s is reported as 'not run'", ev / "metrics.json", dataset, protocol, s)
         run.curves[s] = fig.read_training_curves(tr / "metrics.csv") if (tr / "metrics.csv").is_file() else None
@@ -238,6 +252,7 @@ def report_stage(params: Params, *, attention_clips: int = 3) -> list[Path]:
     configured = configured_runs(params)
     runs = {(d, p): read_run(lay, d, p) for d, p in configured}
     metrics = {(d, p, s): m for (d, p), run in runs.items() for s, m in run.metrics.items()}
+    provenance = {(d, p, s): v for (d, p), run in runs.items() for s, v in run.provenance.items()}
 
     spec = params.model_spec()
     cost_cache: dict[int, dict[str, tuple[int, float, float]]] = {}
@@ -270,7 +285,7 @@ def report_stage(params: Params, *, attention_clips: int = 3) -> list[Path]:
         for (d, p), run in runs.items():
             names += _run_figures(params, d, p, run, tmp, attention_clips)
 
-    written = write_results_table(results_rows(table_runs(configured), metrics), lay.tables)
+    written = write_results_table(results_rows(table_runs(configured), metrics, provenance), lay.tables)
     classes = next((int(m["num_classes"]) for m in metrics.values() if isinstance(m.get("num_classes"), int)), None)
     eff_rows = _efficiency_rows(lay, spec, classes, costs(classes) if classes else {})
     written += write_efficiency_comparison(eff_rows, lay.tables)

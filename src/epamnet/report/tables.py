@@ -5,7 +5,9 @@ accuracy in the metric the paper reports for that dataset (top-1; mean class acc
 for Toyota Smarthome), the paper's number beside the fused rows and the difference.
 Rows whose run did not happen say ``not run`` and carry no numbers. Rows computed on
 the synthetic datasets are marked ``synthetic``: they test the code and are not
-comparable to the paper, so they get no difference either.
+comparable to the paper, so they get no difference either. Below the table, the
+machine, libraries and commit behind the numbers, from each evaluation's
+``provenance.json`` (rows of older runs have none and say so).
 
 Efficiency: our measured rows (params, GFLOPs as multiply-adds, clips/s) from
 ``epamnet profile``'s ``efficiency.csv``, the counted cost of the configuration we
@@ -20,13 +22,14 @@ import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from epamnet.datasets import PROTOCOLS
 from epamnet.errors import file_error
 from epamnet.io.atomic import write_text
+from epamnet.provenance import PROVENANCE_FILE, machine_label, read_provenance
 from epamnet.report.paper import (
     DATASET_LABEL,
     METRIC_LABEL,
@@ -88,6 +91,11 @@ def load_eval_metrics(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def load_eval_provenance(metrics_path: str | Path) -> dict[str, Any] | None:
+    """The ``provenance.json`` beside an evaluation's ``metrics.json``; None when absent."""
+    return read_provenance(Path(metrics_path).parent / PROVENANCE_FILE)
+
+
 # --------------------------------------------------------------------------------------
 # Results table
 
@@ -110,6 +118,13 @@ class ResultRow:
     top5: float | None
     mean_class_acc: float | None
     test_clips: int | None
+    # The evaluation's provenance.json; None when not run or not recorded (older runs).
+    provenance: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def machine(self) -> str:
+        """The one-line machine label of the provenance; '' without one."""
+        return machine_label(self.provenance) if self.provenance is not None else ""
 
     @property
     def status(self) -> str:
@@ -143,8 +158,14 @@ def selection_label(selection: str | None, epoch: int | None) -> str:
     return f"{selection or 'unknown'}{at}"
 
 
-def result_row(dataset: str, protocol: str, stream: str, metrics: Mapping[str, Any] | None) -> ResultRow:
-    """The table row of one run from its evaluation metrics (None: not run)."""
+def result_row(
+    dataset: str,
+    protocol: str,
+    stream: str,
+    metrics: Mapping[str, Any] | None,
+    provenance: Mapping[str, Any] | None = None,
+) -> ResultRow:
+    """The table row of one run from its evaluation metrics (None: not run) and provenance."""
     metric = REPORTED_METRIC[dataset]
     reported = reported_accuracy(dataset, protocol) if stream == "fusion" else None
     paper = reported.value if reported is not None else None
@@ -175,14 +196,21 @@ def result_row(dataset: str, protocol: str, stream: str, metrics: Mapping[str, A
         top5=_percent(metrics.get("top5")),
         mean_class_acc=_percent(metrics.get("mean_class_acc")),
         test_clips=None if clips is None else int(clips),
+        provenance=provenance,
     )
 
 
 def results_rows(
-    runs: Sequence[tuple[str, str]], metrics: Mapping[tuple[str, str, str], Mapping[str, Any] | None]
+    runs: Sequence[tuple[str, str]],
+    metrics: Mapping[tuple[str, str, str], Mapping[str, Any] | None],
+    provenance: Mapping[tuple[str, str, str], Mapping[str, Any] | None] | None = None,
 ) -> list[ResultRow]:
-    """Rows for every (dataset, protocol) of ``runs`` x stream; absent metrics -> 'not run'."""
-    return [result_row(d, p, s, metrics.get((d, p, s))) for d, p in runs for s in STREAMS]
+    """Rows for every (dataset, protocol) of ``runs`` x stream; absent metrics -> 'not run'.
+
+    ``provenance``: each evaluation's provenance record, by the same keys (absent: none).
+    """
+    prov = provenance or {}
+    return [result_row(d, p, s, metrics.get((d, p, s)), prov.get((d, p, s))) for d, p in runs for s in STREAMS]
 
 
 def _num(value: float | None, digits: int = 1, signed: bool = False) -> str:
@@ -194,6 +222,7 @@ def _num(value: float | None, digits: int = 1, signed: bool = False) -> str:
 RESULTS_CSV_COLUMNS = (
     "dataset", "protocol", "stream", "metric", "ours", "paper", "difference", "data", "synthetic",
     "selection", "selected_epoch", "top1", "top5", "mean_class_acc", "test_clips", "status", "paper_source",
+    "machine",
 )  # fmt: skip
 
 
@@ -210,22 +239,93 @@ def results_csv(rows: Sequence[ResultRow]) -> str:
                 _num(r.difference, 2), r.data, "" if r.data == NOT_RUN else str(r.synthetic).lower(),
                 r.selection, "" if r.selected_epoch is None else r.selected_epoch, _num(r.top1, 2),
                 _num(r.top5, 2), _num(r.mean_class_acc, 2), "" if r.test_clips is None else r.test_clips,
-                r.status, rep.source if rep is not None else "",
+                r.status, rep.source if rep is not None else "", r.machine,
             ]
         )  # fmt: skip
     return buf.getvalue()
 
 
-def _ours_cell(r: ResultRow, mark: str) -> str:
+def _ours_cell(r: ResultRow, mark: str, machine_mark: str = "") -> str:
     if r.data == NOT_RUN:
         return NOT_RUN
     if r.ours is None:
-        return "n/a"
-    return f"{r.ours:.2f}{mark if r.synthetic else ''}"
+        return "n/a" + machine_mark
+    return f"{r.ours:.2f}{mark if r.synthetic else ''}{machine_mark}"
+
+
+# Split around the setting so each format can set it as code.
+PORTABILITY_NOTE = (
+    (
+        "On another CPU the numbers can differ slightly: PyTorch (MKL, oneDNN, ATen kernels) and NumPy "
+        "choose SIMD code paths by CPU at run time, and these round differently; "
+    ),
+    "runtime.portable_cpu: true",
+    " in params.yaml pins those paths.",
+)
+NOT_RECORDED = "provenance not recorded (no provenance.json beside the evaluation's metrics.json, e.g. an older run)"
+
+
+@dataclass(frozen=True)
+class Machines:
+    """The distinct machine labels of the run rows, and which run rows have none."""
+
+    labels: tuple[str, ...]  # in order of first appearance
+    unrecorded: tuple[ResultRow, ...]  # run rows without provenance
+
+    def number(self, r: ResultRow) -> int | None:
+        """1-based number of the row's machine when there are several; else None."""
+        if len(self.labels) < 2 or r.status != "ok" or not r.machine:
+            return None
+        return self.labels.index(r.machine) + 1
+
+    def summary(self) -> str:
+        """The sentence naming the one machine, or leading the numbered list of several."""
+        if len(self.labels) == 1:
+            return f"All numbers in the Ours column were computed on: {self.labels[0]}."
+        if len(self.labels) > 1:
+            return "The numbers in the Ours column come from several machines; each cell is marked [n]:"
+        return "" if self.unrecorded else "No evaluation has been run yet."
+
+    def unrecorded_line(self) -> str | None:
+        """Which run rows lack provenance; None when every run row has it."""
+        if not self.unrecorded:
+            return None
+        if not self.labels:
+            return f"All rows: {NOT_RECORDED}."
+        names = "; ".join(
+            f"{DATASET_LABEL[r.dataset]} {PROTOCOL_LABEL[r.protocol]} {STREAM_LABEL[r.stream]}" for r in self.unrecorded
+        )
+        return f"{names}: {NOT_RECORDED}."
+
+
+def machines(rows: Sequence[ResultRow]) -> Machines:
+    """The machines behind the run rows of a table."""
+    labels: list[str] = []
+    for r in rows:
+        if r.status == "ok" and r.machine and r.machine not in labels:
+            labels.append(r.machine)
+    unrecorded = tuple(r for r in rows if r.status == "ok" and not r.machine)
+    return Machines(tuple(labels), unrecorded)
+
+
+def _provenance_markdown(m: Machines) -> list[str]:
+    lines = ["## Where these numbers come from", ""] + ([m.summary(), ""] if m.summary() else [])
+    if len(m.labels) > 1:
+        lines += [f"- [{i}] {label}" for i, label in enumerate(m.labels, 1)] + [""]
+    if m.unrecorded_line():
+        lines += [m.unrecorded_line() or "", ""]
+    before, setting, after = PORTABILITY_NOTE
+    return lines + [f"{before}`{setting}`{after}"]
+
+
+def _md_mark(m: Machines, r: ResultRow) -> str:
+    n = m.number(r)
+    return "" if n is None else f" [{n}]"
 
 
 def results_markdown(rows: Sequence[ResultRow]) -> str:
     """The results table in Markdown, with the notes that say how to read it."""
+    m = machines(rows)
     lines = [
         "# EPAM-Net results: ours beside the paper's",
         "",
@@ -238,7 +338,8 @@ def results_markdown(rows: Sequence[ResultRow]) -> str:
     for r in rows:
         lines.append(
             f"| {DATASET_LABEL[r.dataset]} | {PROTOCOL_LABEL[r.protocol]} | {STREAM_LABEL[r.stream]} "
-            f"| {METRIC_LABEL[r.metric]} | {_ours_cell(r, ' †')} | {_num(r.paper)} | {_num(r.difference, 2, True)} "
+            f"| {METRIC_LABEL[r.metric]} | {_ours_cell(r, ' †', _md_mark(m, r))} | {_num(r.paper)} "
+            f"| {_num(r.difference, 2, True)} "
             f"| {'**synthetic** †' if r.synthetic else r.data} | {r.selection} |"
         )
     lines += [
@@ -251,6 +352,8 @@ def results_markdown(rows: Sequence[ResultRow]) -> str:
         "list where it has one (Toyota), else the last epoch; never on the test list.",
         "",
         "Paper numbers: the official EPAM-Net README results table.",
+        "",
+        *_provenance_markdown(m),
     ]
     return "\n".join(lines) + "\n"
 
@@ -286,20 +389,36 @@ def results_latex(rows: Sequence[ResultRow]) -> str:
         "Dataset & Protocol & Stream & Ours & Paper & Diff. & Data \\\\",
         "\\midrule",
     ]
+    m = machines(rows)
     previous = None
     for r in rows:
         if previous is not None and (r.dataset, r.protocol) != previous:
             lines.append("\\midrule")
         previous = (r.dataset, r.protocol)
-        ours = _ours_cell(r, "$^\\dagger$") if r.data != NOT_RUN else "\\multicolumn{1}{r}{not run}"
+        n = m.number(r)
+        mark = "" if n is None else f"\\textsuperscript{{[{n}]}}"
+        ours = _ours_cell(r, "$^\\dagger$", mark) if r.data != NOT_RUN else "\\multicolumn{1}{r}{not run}"
         cells = [
             latex_escape(DATASET_LABEL[r.dataset]), latex_escape(PROTOCOL_LABEL[r.protocol]),
             latex_escape(STREAM_LABEL[r.stream]), ours, _num(r.paper), _num(r.difference, 2, True),
             "synthetic$^\\dagger$" if r.synthetic else latex_escape(r.data),
         ]  # fmt: skip
         lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    lines += ["\\bottomrule", "\\end{tabular}", *_provenance_latex(m), "\\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+def _provenance_latex(m: Machines) -> list[str]:
+    """The 'where these numbers come from' paragraph under the tabular, one sentence a line."""
+    parts = [latex_escape(m.summary())] if m.summary() else []
+    if len(m.labels) > 1:  # braces keep "[n]" from being read as an optional argument of \\
+        parts += [f"{{[{i}]}}~{latex_escape(label)}" for i, label in enumerate(m.labels, 1)]
+    if m.unrecorded_line():
+        parts.append(latex_escape(m.unrecorded_line() or ""))
+    before, setting, after = PORTABILITY_NOTE
+    parts.append(f"{latex_escape(before)}\\texttt{{{latex_escape(setting)}}}{latex_escape(after)}")
+    body = " \\\\\n".join(parts)
+    return ["", "\\smallskip", "{\\footnotesize\\raggedright \\textbf{Where these numbers come from.}", body + "\\par}"]
 
 
 def write_results_table(rows: Sequence[ResultRow], out_dir: str | Path) -> list[Path]:

@@ -8,25 +8,7 @@ background and distance, per-frame noise) performing a class motion; the class d
 (``design.py``) makes the pose stream, the RGB stream and their fusion honestly
 different. Modules: ``design`` (classes, settings), ``body`` (3D skeleton and motions),
 ``render`` (cameras, backgrounds, drawing), ``formats`` (writers, ``generate``).
+
+Import names from their modules: this package's ``__init__`` imports nothing, so importing
+one submodule does not load (and, for the pipeline's code dependencies, does not depend on) the rest.
 """
-
-from epamnet.prepare.synthetic.design import (
-    MAX_CLASSES,
-    TOYOTA_CS_CLASSES,
-    TOYOTA_CV_CLASSES,
-    ClassSpec,
-    SyntheticSpec,
-    class_design,
-)
-from epamnet.prepare.synthetic.formats import FORMATS, generate
-
-__all__ = [
-    "FORMATS",
-    "MAX_CLASSES",
-    "TOYOTA_CS_CLASSES",
-    "TOYOTA_CV_CLASSES",
-    "ClassSpec",
-    "SyntheticSpec",
-    "class_design",
-    "generate",
-]

@@ -1,0 +1,18 @@
+"""``clips`` (PKU-MMD): the untrimmed videos cut into one clip per label row."""
+
+from __future__ import annotations
+
+from epamnet.config import Params
+from epamnet.errors import EpamnetError
+from epamnet.layout import Layout
+from epamnet.stages.checks import dataset_arg
+
+
+def run(params: Params, dataset: str) -> None:
+    ds = dataset_arg(params, dataset)
+    if ds != "pku":
+        raise EpamnetError(f"clips: only PKU-MMD has untrimmed videos to cut, not {ds!r}; run it with --dataset pku")
+    lay = Layout.from_params(params)
+    from epamnet.prepare.pku_clips import make_clips
+
+    make_clips(lay.raw(ds), lay.skeletons(ds), lay.clips(ds))

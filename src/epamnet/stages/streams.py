@@ -1,0 +1,135 @@
+"""What the ``train`` and ``evaluate`` stages share: one stream's datasets, task and run facts.
+
+Builds, from ``params.yaml`` and the layout, the datasets of one (dataset, protocol)
+split part for one stream (``pose``, ``rgb`` or ``fusion``), the task that turns a batch
+into a loss and scores, and the facts that define a training run besides ``train.*``
+(checked before a run resumes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from epamnet.config import Params
+from epamnet.data.dataset import (
+    PoseClipConfig,
+    PoseDataset,
+    RGBClipConfig,
+    RGBDataset,
+    RGBPoseDataset,
+)
+from epamnet.engine.tasks import FusionTask, SingleStreamTask
+from epamnet.errors import EpamnetError
+from epamnet.layout import Layout
+
+#: The metric each dataset's results are reported in (Toyota: mean class accuracy).
+REPORTED_METRIC = {"ntu60": "top1", "ntu120": "top1", "pku": "top1", "toyota": "mean_class_acc"}
+
+
+def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
+    """Clip lengths and sizes from the model spec; transforms from ``data``."""
+    spec, data = params.model_spec(), params.data
+    size = spec.pose.input_size
+    pose = PoseClipConfig(
+        clip_len=spec.pose.clip_len,
+        heatmap_size=(size, size),
+        sigma=data.sigma,
+        use_score=data.use_score,
+        padding=data.padding,
+        threshold=data.threshold,
+        allow_imgpad=data.allow_imgpad,
+    )
+    rgb = RGBClipConfig(clip_len=spec.rgb.clip_len, size=spec.rgb.input_size)
+    return pose, rgb
+
+
+def split_file(lay: Layout, dataset: str, protocol: str) -> Path:
+    return lay.splits(dataset) / f"{protocol}.json"
+
+
+def read_split(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EpamnetError(f"{path}: split file not found; run the splits stage first") from None
+    except json.JSONDecodeError as exc:
+        raise EpamnetError(f"{path}: not valid JSON ({exc.msg}); rerun the splits stage") from None
+
+
+def build_dataset(params: Params, dataset: str, protocol: str, stream: str, part: str, *, train_mode: bool):
+    """The torch Dataset of one split part for one stream."""
+    lay = Layout.from_params(params)
+    pose, rgb = clip_configs(params)
+    kwargs = dict(
+        split_file=split_file(lay, dataset, protocol),
+        part=part,
+        annotations=lay.annotations(dataset),
+        prepared_root=lay.prepared(dataset),
+        train=train_mode,
+        flip_ratio=params.data.flip_ratio,
+        seed=params.train_config(stream).seed,
+    )
+    if stream == "pose":
+        return PoseDataset(pose=pose, **kwargs)
+    if stream == "rgb":
+        return RGBDataset(rgb=rgb, **kwargs)
+    return RGBPoseDataset(pose=pose, rgb=rgb, **kwargs)
+
+
+def task_for(stream: str):
+    if stream == "pose":
+        return SingleStreamTask(input_key="heatmaps")
+    if stream == "rgb":
+        return SingleStreamTask(input_key="imgs")
+    return FusionTask()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_info(
+    params: Params, split: dict[str, Any], num_classes: int, annotations: Path, init: dict[str, Path]
+) -> dict[str, Any]:
+    """What defines a training run besides ``train.*``: checked when the run is resumed.
+
+    The model spec, the clip transforms, the class count, the split lists and the
+    prepared annotations (hashes; re-cropped videos change the annotations' crop boxes
+    and keypoints too) and, for the fusion, the stream weights it starts from (hashes).
+    A re-run after a change to any of them must not resume, or republish, the old run.
+    """
+    spec = dataclasses.asdict(params.model_spec())
+    spec.pop("name", None)
+    return json.loads(json.dumps({
+        "model": spec,
+        "data": params.data.model_dump(),
+        "runtime": params.runtime.model_dump(),
+        "num_classes": num_classes,
+        "split_sha256": hashlib.sha256(json.dumps(split, sort_keys=True).encode()).hexdigest(),
+        "annotations_sha256": sha256_file(annotations),
+        **({"init_sha256": {k: sha256_file(v) for k, v in init.items()}} if init else {}),
+    }))  # plain lists and dicts: loadable with weights_only
+
+
+def param_keys(stream: str) -> tuple[str, ...]:
+    """Parameter keys a training (and evaluation) of ``stream`` reads."""
+    return ("model", "data", "train.common", f"train.{stream}", "runtime")
+
+
+def stream_inputs(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, Path]:
+    """The files a stream's training reads, by name (recorded with their hashes in provenance.json)."""
+    lay = Layout.from_params(params)
+    files = {"annotations": lay.annotations(dataset), "split": split_file(lay, dataset, protocol)}
+    if stream != "pose":
+        files.update({f"videos/{p.name}": p for p in lay.prepared_videos(dataset, params.prepare.shards)})
+    if stream == "fusion":
+        files.update({f"init/{s}": lay.model_file(dataset, protocol, s) for s in ("pose", "rgb")})
+    return files

@@ -1,0 +1,125 @@
+"""``train``: one stream (``pose``, ``rgb``) or the fusion of one dataset and protocol.
+
+- ``pose`` and ``rgb``: the X-ShiftNet classifiers, trained from scratch.
+- ``fusion``: EPAM-Net initialised from both trained streams (strict loading, nothing
+  frozen; the attention starts from its own initialisation), trained end to end with
+  CE(rgb) + CE(pose).
+
+Model selection uses the protocol's validation list where it has one (the metric the
+paper reports for that dataset), otherwise the last epoch; never the test list.
+Training works in ``models/.work/...`` (checkpoints survive an interrupted run, so a
+re-run resumes; a re-run after the settings or the inputs changed starts over instead,
+see :func:`~epamnet.stages.streams.run_info`) and publishes ``metrics.csv``,
+``metrics.json``, ``provenance.json`` and then ``model.pt`` atomically when done.
+With ``train.<stream>.nproc_per_node`` > 1 the command re-runs itself under torchrun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from epamnet.config import Params, param_values
+from epamnet.engine.distributed import distributed, resolve_device, world_size_from_env
+from epamnet.engine.launch import maybe_relaunch
+from epamnet.engine.trainer import seed_everything, stale_checkpoint, train
+from epamnet.errors import EpamnetError
+from epamnet.io.atomic import atomic_path
+from epamnet.layout import Layout
+from epamnet.models.convert import read_checkpoint
+from epamnet.models.epam import build_model, load_stream_weights
+from epamnet.provenance import stage_provenance, write_provenance
+from epamnet.runtime import set_torch_threads
+from epamnet.stages.checks import dataset_arg, protocol_arg
+from epamnet.stages.streams import (
+    REPORTED_METRIC,
+    build_dataset,
+    param_keys,
+    read_split,
+    run_info,
+    split_file,
+    stream_inputs,
+    task_for,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _publish(src: Path, dst: Path) -> None:
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+def run(
+    params: Params, dataset: str, protocol: str, stream: str, *, resume: bool = True, argv: Sequence[str] | None = None
+) -> dict[str, Any] | None:
+    """Train and publish; return metrics.json's values (``None`` in a torchrun launcher).
+
+    ``argv``: this command line, for re-running it under torchrun when
+    ``train.<stream>.nproc_per_node`` > 1.
+    """
+    ds = dataset_arg(params, dataset)
+    protocol = protocol_arg(params, ds, protocol)
+    cfg = params.train_config(stream)
+    if argv is not None and (rc := maybe_relaunch(argv, cfg.nproc_per_node)) is not None:
+        if rc != 0:
+            raise EpamnetError(f"train: the torchrun processes failed (exit status {rc}); see the log above")
+        return None
+    set_torch_threads(params.runtime.threads)
+    lay = Layout.from_params(params)
+    split = read_split(split_file(lay, ds, protocol))
+    num_classes = split["num_classes"]
+    has_val = bool(split.get("val"))
+    metric = REPORTED_METRIC[ds]
+    cfg = dataclasses.replace(cfg, selection="val_mean_class_acc" if metric == "mean_class_acc" else "val_top1")
+
+    seed_everything(cfg.seed)
+    model = build_model(params.model_spec(), num_classes, stream)
+    init: dict[str, Path] = {}
+    if stream == "fusion":
+        for part in ("pose", "rgb"):
+            weights = init[part] = lay.model_file(ds, protocol, part)
+            load_stream_weights(model, read_checkpoint(weights), part, weights)
+            logger.info("fusion: %s stream initialised from %s", part, weights)
+
+    train_set = build_dataset(params, ds, protocol, stream, "train", train_mode=True)
+    val_set = build_dataset(params, ds, protocol, stream, "val", train_mode=False) if has_val else None
+    logger.info(
+        "train %s %s %s: %d train / %s val clips, %d classes, %d epochs; selection: %s",
+        ds, protocol, stream, len(train_set), len(val_set) if val_set is not None else "no", num_classes,
+        cfg.epochs, cfg.selection if has_val else "last epoch",
+    )
+    work = lay.train_work(ds, protocol, stream)
+    info = run_info(params, split, num_classes, lay.annotations(ds), init)
+    if resume:
+        # Snakemake and DVC re-run this stage because a setting or an input changed: the
+        # checkpoints of the earlier run are then another run's, and training starts over.
+        why = stale_checkpoint(work, cfg, world_size_from_env(), info)
+        if why is not None:
+            logger.warning("not resuming: %s; starting over", why)
+            resume = False
+    # Hold the torchrun process group (if any) across train(), which then leaves it up,
+    # so that the rank is still known here: rank 0 alone publishes the outputs.
+    with distributed(cfg.device) as ctx:
+        result = train(
+            task_for(stream), model, train_set, val_set, cfg, work, resume=resume, num_classes=num_classes,
+            run_info=info,
+        )
+        if not ctx.is_main:
+            return result.metrics
+        out = lay.train_dir(ds, protocol, stream)
+        prov = stage_provenance(
+            params_values=param_values(params, param_keys(stream)),
+            inputs=stream_inputs(params, ds, protocol, stream),
+            device=str(resolve_device(cfg.device)),
+        )
+        write_provenance(work, prov)
+        # model.pt last: the file later stages read never appears without its metrics.
+        for name in ("metrics.csv", "metrics.json", "provenance.json", "model.pt"):
+            _publish(work / name, out / name)
+        logger.info("published %s %s %s: %s (%d process(es))", ds, protocol, stream, out, ctx.world_size)
+    return result.metrics
