@@ -25,22 +25,16 @@ from typing import Any
 
 from epamnet.errors import file_error
 from epamnet.io.atomic import write_text
+from epamnet.io.digest import sha256_file
+from epamnet.runtime import OTHER_CPU_ENV, PINNED_CPU_ENV
 
 PROVENANCE_FILE = "provenance.json"
 
 #: Environment variables that pin the CPU code paths of MKL, oneDNN, ATen and NumPy.
-CPU_PINNING_VARS = (
-    "MKL_CBWR",
-    "ATEN_CPU_CAPABILITY",
-    "ONEDNN_MAX_CPU_ISA",
-    "DNNL_MAX_CPU_ISA",
-    "NPY_DISABLE_CPU_FEATURES",
-    "NPY_ENABLE_CPU_FEATURES",
-)
+CPU_PINNING_VARS = (*PINNED_CPU_ENV, *OTHER_CPU_ENV)
 
 #: Names left out of a directory's hash: caches and Snakemake's markers, not content.
 _SKIP_NAMES = frozenset({"__pycache__", ".snakemake_timestamp"})
-_BLOCK = 1 << 20
 _GIT_TIMEOUT_S = 10
 
 
@@ -163,14 +157,6 @@ def params_sha256(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _skipped(name: str) -> bool:
     return name in _SKIP_NAMES or name.endswith(".pyc")
 
@@ -183,7 +169,7 @@ def input_sha256(path: Path) -> str:
     """
     path = Path(path)
     if path.is_file():
-        return _file_sha256(path)
+        return sha256_file(path)
     if not path.is_dir():
         raise file_error(path, "input not found", "run the stage that writes it first")
     entries: list[tuple[str, str]] = []
@@ -192,7 +178,7 @@ def input_sha256(path: Path) -> str:
         for name in files:
             full = Path(folder) / name
             if not _skipped(name) and full.is_file():
-                entries.append((full.relative_to(path).as_posix(), _file_sha256(full)))
+                entries.append((full.relative_to(path).as_posix(), sha256_file(full)))
     listing = json.dumps(sorted(entries), separators=(",", ":"))
     return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 

@@ -35,7 +35,7 @@ PINNED_CPU_ENV: dict[str, str] = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN convolutions and matmuls
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy's dispatch targets above AVX2 (x86-64-v3)
 }
-#: Older spelling of oneDNN's variable; removed with the others so that only the setting decides.
+#: oneDNN's older spelling and numpy's allow-list: removed with the others so that only the setting decides.
 OTHER_CPU_ENV = ("DNNL_MAX_CPU_ISA", "NPY_ENABLE_CPU_FEATURES")
 #: Thread variables of OpenMP, MKL and OpenBLAS, for libraries loaded after start-up and for child processes.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
-import hashlib
 import http.client
 import json
 import logging
@@ -50,6 +49,7 @@ from tqdm import tqdm
 
 from epamnet.errors import DiskFullError, EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir, atomic_write, is_disk_full, write_text
+from epamnet.io.digest import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -197,15 +197,6 @@ def _source(dataset: str) -> DatasetSource:
 
 
 # --------------------------------------------------------------------------- hashing
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in ``chunk``-byte blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def record_path(dest: str | os.PathLike[str]) -> Path:
     """Where the measured hash of an unpinned download is recorded: ``<dest>.sha256``."""
     dest = Path(dest)

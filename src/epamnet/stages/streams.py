@@ -24,6 +24,7 @@ from epamnet.data.dataset import (
 )
 from epamnet.engine.tasks import FusionTask, SingleStreamTask
 from epamnet.errors import EpamnetError
+from epamnet.io.digest import sha256_file
 from epamnet.layout import Layout
 
 #: The metric each dataset's results are reported in (Toyota: mean class accuracy).
@@ -86,14 +87,6 @@ def task_for(stream: str):
     if stream == "rgb":
         return SingleStreamTask(input_key="imgs")
     return FusionTask()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_info(

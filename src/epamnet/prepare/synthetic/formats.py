@@ -17,7 +17,6 @@ the same 3D motion from its own viewpoint. Generators are keyed by the take's id
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -31,6 +30,7 @@ from tqdm import tqdm
 
 from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_dir, atomic_write
+from epamnet.io.digest import sha256_file
 from epamnet.io.skeleton import save_annotations
 from epamnet.io.video import VideoWriter
 from epamnet.prepare.synthetic.body import (
@@ -404,14 +404,6 @@ _WRITERS: dict[str, Callable[[Path, SyntheticSpec, int, list[ClassSpec]], dict[s
 # ----------------------------------------------------------------------------- entry point
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def generate(dataset_format: str, out_dir: str | Path, spec: SyntheticSpec | None = None, seed: int = 0) -> Path:
     """Generate a synthetic dataset in the raw layout of ``dataset_format`` into ``out_dir``.
 
@@ -432,7 +424,7 @@ def generate(dataset_format: str, out_dir: str | Path, spec: SyntheticSpec | Non
         files = []
         for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
             files.append({"path": path.relative_to(tmp).as_posix(), "size": path.stat().st_size,
-                          "sha256": _sha256(path)})
+                          "sha256": sha256_file(path)})
         manifest = {
             "generator": "epamnet.prepare.synthetic",
             "version": GENERATOR_VERSION,
