@@ -104,8 +104,18 @@ def test_git_state_of_a_repository(no_repo_above: Path) -> None:
     assert state == {"commit": git(repo, "rev-parse", "HEAD"), "dirty": False}
     assert len(state["commit"]) == 40
 
+    # The pipeline's own tracked outputs (results, dvc.lock) do not make the code dirty.
+    (repo / "results").mkdir()
+    (repo / "results" / "m.json").write_text("{}\n")
+    git(repo, "add", "results")
+    git(repo, "commit", "-q", "-m", "results")
+    (repo / "results" / "m.json").write_text('{"top1": 1}\n')
+    state = prov.git_state(repo, outputs=("results", "dvc.lock"))
+    assert state["dirty"] is False
+    assert prov.git_state(repo)["dirty"] is True
+
     (repo / "f.txt").write_text("two\n")
-    assert prov.git_state(repo) == {"commit": state["commit"], "dirty": True}
+    assert prov.git_state(repo, outputs=("results", "dvc.lock")) == {"commit": state["commit"], "dirty": True}
 
 
 def test_git_state_outside_a_repository(no_repo_above: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,15 +139,18 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def git_state(root: Path = Path(".")) -> dict[str, Any]:
+def git_state(root: Path = Path("."), outputs: Sequence[str] = ()) -> dict[str, Any]:
     """The commit checked out in ``root`` and whether tracked files differ from it.
 
-    ``commit`` is "unknown" and ``dirty`` None when git is absent or ``root`` is not
-    in a repository; this never raises.
+    ``outputs``: paths (relative to ``root``) the pipeline itself writes, such as the
+    git-tracked results and ``dvc.lock``; a run rewriting them does not make the code
+    it ran dirty. ``commit`` is "unknown" and ``dirty`` None when git is absent or
+    ``root`` is not in a repository; this never raises.
     """
     head = _git(root, "rev-parse", "HEAD")
     commit = head.strip() if head and head.strip() else "unknown"
-    status = _git(root, "status", "--porcelain", "--untracked-files=no") if commit != "unknown" else None
+    spec = [".", *(f":(exclude){p}" for p in outputs)]
+    status = _git(root, "status", "--porcelain", "--untracked-files=no", "--", *spec) if commit != "unknown" else None
     return {"commit": commit, "dirty": None if status is None else bool(status.strip())}
 
 
@@ -193,10 +196,14 @@ def stage_provenance(
     inputs: Mapping[str, Path],
     device: str = "cpu",
     root: Path = Path("."),
+    outputs: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Everything a stage's outputs depend on, short of the data itself (hashed instead)."""
+    """Everything a stage's outputs depend on, short of the data itself (hashed instead).
+
+    ``outputs``: what the pipeline writes into the git tree (see :func:`git_state`).
+    """
     return {
-        "git": git_state(root),
+        "git": git_state(root, outputs),
         "params_sha256": params_sha256(params_values),
         "params_keys": sorted(params_values),
         "inputs": {name: {"path": str(p), "sha256": input_sha256(Path(p))} for name, p in sorted(inputs.items())},

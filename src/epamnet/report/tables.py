@@ -256,7 +256,7 @@ def _ours_cell(r: ResultRow, mark: str, machine_mark: str = "") -> str:
 # Split around the setting so each format can set it as code.
 PORTABILITY_NOTE = (
     (
-        "On another CPU the numbers can differ slightly: PyTorch (MKL, oneDNN, ATen kernels) and NumPy "
+        "On another CPU the numbers can differ: PyTorch (MKL, oneDNN, ATen kernels) and NumPy "
         "choose SIMD code paths by CPU at run time, and these round differently; "
     ),
     "runtime.portable_cpu: true",

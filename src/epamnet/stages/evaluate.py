@@ -64,7 +64,10 @@ def run(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, A
         result, out, sample_ids=[name for name, _ in split["test"]], class_names=split["classes"], extra=extra
     )
     inputs = {**stream_inputs(params, ds, protocol, stream), "model": weights}
-    prov = stage_provenance(params_values=param_values(params, param_keys(stream)), inputs=inputs, device=str(device))
+    prov = stage_provenance(
+        params_values=param_values(params, param_keys(stream)), inputs=inputs, device=str(device),
+        outputs=(str(lay.results), "dvc.lock"),
+    )
     write_provenance(out, prov)
     summary = result.summary()
     logger.info("evaluate %s %s %s: %s", ds, protocol, stream, {k: round(v, 4) for k, v in summary.items() if isinstance(v, float)})

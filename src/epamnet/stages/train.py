@@ -116,6 +116,7 @@ def run(
             params_values=param_values(params, param_keys(stream)),
             inputs=stream_inputs(params, ds, protocol, stream),
             device=str(resolve_device(cfg.device)),
+            outputs=(str(lay.results), "dvc.lock"),
         )
         write_provenance(work, prov)
         # model.pt last: the file later stages read never appears without its metrics.
