@@ -80,7 +80,7 @@ def report_outputs(params: Params) -> list[Path]:
 
 
 def report_inputs(params: Params) -> list[Path]:
-    """The files the stage reads (its code is ``layout.STAGE_CODE["report"]``)."""
+    """The files the stage reads (its code comes from its imports: ``epamnet.codedeps``)."""
     lay = Layout.from_params(params)
     deps: list[Path] = [lay.tables / "efficiency.csv"]
     for d, p in configured_runs(params):
