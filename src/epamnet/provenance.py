@@ -26,6 +26,7 @@ from typing import Any
 from epamnet.errors import file_error
 from epamnet.io.atomic import write_text
 from epamnet.io.digest import sha256_file
+from epamnet.io.jsonfile import read_json_mapping
 from epamnet.runtime import OTHER_CPU_ENV, PINNED_CPU_ENV
 
 PROVENANCE_FILE = "provenance.json"
@@ -221,20 +222,7 @@ def write_provenance(out_dir: Path, prov: Mapping[str, Any]) -> Path:
 
 def read_provenance(path: Path) -> dict[str, Any] | None:
     """The provenance record at ``path``; None when the file does not exist."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as exc:
-        raise file_error(path, f"not valid JSON ({exc})", "rerun the stage that wrote it") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise file_error(path, f"not valid JSON ({exc})", "rerun the stage that wrote it") from None
-    if not isinstance(data, dict):
-        raise file_error(path, "is not a JSON mapping", "rerun the stage that wrote it")
-    return data
+    return read_json_mapping(path)
 
 
 def machine_label(prov: Mapping[str, Any]) -> str:

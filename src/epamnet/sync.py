@@ -54,7 +54,7 @@ def snakemake_pending() -> list[str]:
         return []
     lines = [ln.split() for ln in result.stdout.splitlines()]
     # The job table: a header 'job count', a rule line, then 'rule count' rows and 'total N'.
-    rows = [f"{ln[0]}: {ln[1]}" for ln in lines if len(ln) == 2 and ln[1].isdigit() and ln[0] != "total"]
+    rows = [f"{ln[0]}: {ln[1]}" for ln in lines if len(ln) == 2 and ln[1].isdigit() and ln[0] not in ("total", "all")]
     return rows or ["(jobs pending; run `snakemake -n` to see them)"]
 
 

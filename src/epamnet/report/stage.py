@@ -21,7 +21,6 @@ replaced as a whole (atomically), so figures of runs no longer configured disapp
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +30,9 @@ import numpy as np
 import torch
 
 from epamnet.config import STREAMS, Params
-from epamnet.errors import EpamnetError, file_error
+from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_dir
+from epamnet.io.jsonfile import read_json_mapping
 from epamnet.layout import Layout
 from epamnet.models.specs import ModelSpec, paper_spec
 from epamnet.provenance import PROVENANCE_FILE
@@ -92,18 +92,6 @@ def report_inputs(params: Params) -> list[Path]:
     for d in params.datasets.run:  # test clips of the attention figure
         deps += [lay.annotations(d), lay.splits(d), *lay.prepared_videos(d, params.prepare.shards)]
     return deps
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise file_error(path, f"not valid JSON ({exc})", "rerun the stage that wrote it") from None
-    if not isinstance(data, dict):
-        raise file_error(path, "is not a JSON mapping", "rerun the stage that wrote it")
-    return data
 
 
 def model_cost(spec: ModelSpec, num_classes: int) -> dict[str, tuple[int, float, float]]:
@@ -210,7 +198,7 @@ def read_run(lay: Layout, dataset: str, protocol: str) -> RunFiles:
         else:
             logger.warning("%s not found: %s %s %s is reported as 'not run'", ev / "metrics.json", dataset, protocol, s)
         run.curves[s] = fig.read_training_curves(tr / "metrics.csv") if (tr / "metrics.csv").is_file() else None
-        summary = _read_json(tr / "metrics.json")
+        summary = read_json_mapping(tr / "metrics.json")
         run.selected[s] = summary.get("selected_epoch") if summary else None
         run.confusions[s] = fig.read_confusion(ev / "confusion.csv") if (ev / "confusion.csv").is_file() else None
     return run
