@@ -140,3 +140,17 @@ def test_both_graphs_list_only_source_files_as_code() -> None:
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     for name, stage in dvc["stages"].items():
         assert all(d.endswith(".py") for d in stage["deps"] if d.startswith("src/")), name
+
+
+def test_training_code_fingerprint_follows_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_info carries a hash of the training code: an edit there must not resume the old run."""
+    from epamnet import codedeps
+
+    package = tmp_path / "epamnet"
+    shutil.copytree(ROOT / "src/epamnet", package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(codedeps, "_package_dir", lambda: package)
+    before = codedeps.code_sha256("train_unimodal")
+    (package / "report/figures.py").write_text((package / "report/figures.py").read_text() + "# not training code\n")
+    assert codedeps.code_sha256("train_unimodal") == before
+    (package / "engine/schedule.py").write_text((package / "engine/schedule.py").read_text() + "# an edit\n")
+    assert codedeps.code_sha256("train_unimodal") != before

@@ -12,9 +12,13 @@ stage's code. The import graph comes from grimp (import-linter's graph builder).
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from pathlib import Path
 
 import grimp
+
+from epamnet.io.digest import sha256_file
 
 PACKAGE = "epamnet"
 #: Where the package's source lives, relative to the project root (what both orchestrators see).
@@ -81,3 +85,11 @@ def module_file(module: str) -> str:
 def stage_code(rule: str) -> tuple[str, ...]:
     """Sorted source files of ``rule``'s stage: its module's import closure."""
     return tuple(sorted(module_file(m) for m in module_closure(STAGE_MODULES[rule])))
+
+
+def code_sha256(rule: str) -> str:
+    """SHA-256 of ``rule``'s code as it runs here (the installed package's files)."""
+    root = _package_dir()
+    prefix = f"{SOURCE_DIR}/"
+    entries = [(f, sha256_file(root / f[len(prefix):])) for f in stage_code(rule)]
+    return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()

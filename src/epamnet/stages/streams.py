@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from epamnet.codedeps import code_sha256
 from epamnet.config import Params
 from epamnet.data.dataset import (
     PoseClipConfig,
@@ -94,9 +95,10 @@ def run_info(
 ) -> dict[str, Any]:
     """What defines a training run besides ``train.*``: checked when the run is resumed.
 
-    The model spec, the clip transforms, the class count, the split lists and the
-    prepared annotations (hashes; re-cropped videos change the annotations' crop boxes
-    and keypoints too) and, for the fusion, the stream weights it starts from (hashes).
+    The training code (hash of its files), the model spec, the clip transforms, the class
+    count, the split lists and the prepared annotations (hashes; re-cropped videos change
+    the annotations' crop boxes and keypoints too) and, for the fusion, the stream weights
+    it starts from (hashes).
     A re-run after a change to any of them must not resume, or republish, the old run.
     """
     spec = dataclasses.asdict(params.model_spec())
@@ -108,6 +110,9 @@ def run_info(
         "num_classes": num_classes,
         "split_sha256": hashlib.sha256(json.dumps(split, sort_keys=True).encode()).hexdigest(),
         "annotations_sha256": sha256_file(annotations),
+        # An edit to the training code makes both orchestrators re-run the stage: it must not
+        # then resume (or, finished, republish) the weights the old code trained.
+        "code_sha256": code_sha256("train_unimodal"),
         **({"init_sha256": {k: sha256_file(v) for k, v in init.items()}} if init else {}),
     }))  # plain lists and dicts: loadable with weights_only
 
