@@ -2,11 +2,11 @@
 
 At the paper size (17 joints x 48 frames x 56 x 56, 1 and 2 persons) it times, per clip:
 
-1. heatmaps only: ``epamnet.data.heatmaps.generate_heatmaps`` vs mmaction2's
+1. heatmaps only: ``epamnet.loader.heatmaps.generate_heatmaps`` vs mmaction2's
    ``GeneratePoseTarget(sigma=0.6, use_score=True, with_kp=True, with_limb=False)``;
 2. the whole pose pipeline of one sample: sample 48 of ``--frames`` frames (test mode),
    index, compact (padding 0.25, hw_ratio 1, no image padding), resize to 56 x 56, heatmaps:
-   ``epamnet.data.dataset.pose_clip`` vs the mmaction2 chain UniformSampleFrames ->
+   ``epamnet.loader.dataset.pose_clip`` vs the mmaction2 chain UniformSampleFrames ->
    PoseDecode -> PoseCompact -> Resize -> GeneratePoseTarget.
 
 It first checks both give the same heatmaps (max |diff| printed), then prints the median
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from epamnet.data.dataset import PoseClipConfig, pose_clip
-from epamnet.data.heatmaps import generate_heatmaps
-from epamnet.data.sampling import sample_frame_indices
+from epamnet.loader.dataset import PoseClipConfig, pose_clip
+from epamnet.loader.heatmaps import generate_heatmaps
+from epamnet.loader.sampling import sample_frame_indices
 
 CLIP_LEN = 48
 SIZE = (56, 56)

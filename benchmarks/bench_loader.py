@@ -4,7 +4,7 @@ Target (the issue): our loader delivers paper-sized clips faster than the traini
 of the synthetic configuration (``model.preset: synthetic``, the CPU default) consumes
 them, i.e. loader clips/s / consumption clips/s > 1. Both are measured in this process:
 
-1. Loader. The project's dataset item path (``epamnet.data.dataset``: ``RGBPoseDataset``,
+1. Loader. The project's dataset item path (``epamnet.loader.dataset``: ``RGBPoseDataset``,
    ``PoseDataset``, ``RGBDataset``, built with the same arguments as
    ``epamnet.engine.stages.build_dataset``) at the PAPER clip sizes (``clip_configs`` of
    ``params.yaml`` with ``model.preset: paper``: RGB 16 frames x 224 x 224, pose
@@ -59,7 +59,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from epamnet.config import Params, load_params
-from epamnet.data.dataset import PoseDataset, RGBDataset, RGBPoseDataset
+from epamnet.loader.dataset import PoseDataset, RGBDataset, RGBPoseDataset
 from epamnet.engine.schedule import build_optimizer
 from epamnet.engine.tasks import FusionTask, SingleStreamTask
 from epamnet.io.skeleton import save_annotations

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from epamnet.io.video import iter_frames
-from epamnet.pose.boxes import SkeletonBoxes
+from epamnet.pose.person_boxes import SkeletonBoxes
 from epamnet.pose.compat import import_mmpose_apis
 from epamnet.pose.estimator import PoseEstimator, build_estimator
 from epamnet.prepare.synthetic.design import SyntheticSpec

@@ -11,7 +11,7 @@ import pytest
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import read_frames, video_info, write_video
-from epamnet.prepare.box import keypoint_box, keypoints_to_crop
+from epamnet.prepare.global_box import keypoint_box, keypoints_to_crop
 from epamnet.prepare.crop import crop_sample, crop_shard, failures_path, global_box, merge_shards
 
 # ----------------------------------------------------------------------------- box maths

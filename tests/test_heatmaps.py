@@ -11,9 +11,9 @@ import math
 import numpy as np
 import pytest
 
-from epamnet.data.heatmaps import generate_heatmaps
-from epamnet.data.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
-from epamnet.data.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames, resize_frames
+from epamnet.loader.heatmaps import generate_heatmaps
+from epamnet.loader.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames, resize_frames
 
 # ---------------------------------------------------------------- heatmaps
 

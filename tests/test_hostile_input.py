@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from epamnet import cli
-from epamnet.data.heatmaps import generate_heatmaps
+from epamnet.loader.heatmaps import generate_heatmaps
 from epamnet.engine.checkpoint import load_checkpoint, save_checkpoint
 from epamnet.engine.tasks import SingleStreamTask
 from epamnet.engine.train_config import TrainConfig

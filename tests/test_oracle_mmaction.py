@@ -22,10 +22,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from epamnet.data.dataset import PoseClipConfig, pose_clip
-from epamnet.data.heatmaps import generate_heatmaps
-from epamnet.data.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
-from epamnet.data.sampling import sample_frame_indices
+from epamnet.loader.dataset import PoseClipConfig, pose_clip
+from epamnet.loader.heatmaps import generate_heatmaps
+from epamnet.loader.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
+from epamnet.loader.sampling import sample_frame_indices
 
 pytestmark = pytest.mark.oracle
 

@@ -206,7 +206,7 @@ DOWNSTREAM_OF_CROP = {"crop", "crop_merge", "splits", "train_unimodal", "train_f
 @pytest.mark.parametrize(
     "module, dvc_rules, snakemake_rules",
     [
-        ("prepare/box.py", {"crop", "crop_merge"}, DOWNSTREAM_OF_CROP),
+        ("prepare/global_box.py", {"crop", "crop_merge"}, DOWNSTREAM_OF_CROP),
         ("report/figures.py", {"report"}, {"report"}),
     ],
 )

@@ -27,7 +27,7 @@ from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations
 from epamnet.io.video import iter_frames, video_info
 from epamnet.pose import compat
-from epamnet.pose.boxes import (
+from epamnet.pose.person_boxes import (
     FullFrameBoxes,
     SkeletonBoxes,
     keypoint_box,

@@ -24,7 +24,7 @@ import torch
 
 from epamnet import predict as P
 from epamnet.config import validate_params
-from epamnet.data.dataset import RGBPoseDataset
+from epamnet.loader.dataset import RGBPoseDataset
 from epamnet.datasets.registry import get_dataset
 from epamnet.engine.checkpoint import FORMAT
 from epamnet.engine.trainer import _plain_state_dict, _save_model

@@ -19,7 +19,7 @@ import torch
 from matplotlib.image import imread
 
 from epamnet.config import validate_params
-from epamnet.data.rgb import normalize_frames
+from epamnet.loader.rgb import normalize_frames
 from epamnet.engine.evaluate import EvalResult, write_csv, write_evaluation
 from epamnet.engine.trainer import CSV_COLUMNS
 from epamnet.errors import EpamnetError
@@ -32,13 +32,13 @@ from epamnet.report import attention as att
 from epamnet.report import figures as fig
 from epamnet.report import paper, tables
 from epamnet.report.dvc_plots import dvc_metrics, dvc_plots
-from epamnet.report.stage import (
+from epamnet.stages.report import (
     configured_runs,
     read_run,
     report_inputs,
     report_outputs,
-    report_stage,
 )
+from epamnet.stages.report import run as report_stage
 from epamnet.stages.streams import REPORTED_METRIC as ENGINE_REPORTED_METRIC
 
 CLASSES = ["drink", "eat", "wave", "sit"]

@@ -116,14 +116,14 @@ def test_portable_cpu_pins_the_code_paths(project: Path, tmp_path: Path) -> None
 
 def test_stage_code_is_the_import_closure() -> None:
     crop = set(stage_code("crop"))
-    for needed in ("prepare/crop.py", "prepare/box.py", "io/video.py", "io/skeleton.py", "stages/crop.py", "io/__init__.py"):
+    for needed in ("prepare/crop.py", "prepare/global_box.py", "io/video.py", "io/skeleton.py", "stages/crop.py", "io/__init__.py"):
         assert f"src/epamnet/{needed}" in crop, needed
     users_of_figures = {rule for rule in STAGE_MODULES if "src/epamnet/report/figures.py" in stage_code(rule)}
     assert users_of_figures == {"report"}
-    users_of_box = {rule for rule in STAGE_MODULES if "src/epamnet/prepare/box.py" in stage_code(rule)}
+    users_of_box = {rule for rule in STAGE_MODULES if "src/epamnet/prepare/global_box.py" in stage_code(rule)}
     assert users_of_box == {"crop", "crop_merge"}  # merge_shards lives beside crop_shard
     trained = set(stage_code("train_unimodal"))
-    assert {"src/epamnet/engine/trainer.py", "src/epamnet/data/heatmaps.py", "src/epamnet/runtime.py"} <= trained
+    assert {"src/epamnet/engine/trainer.py", "src/epamnet/loader/heatmaps.py", "src/epamnet/runtime.py"} <= trained
     for rule in STAGE_MODULES:
         files = stage_code(rule)
         assert all(f.endswith(".py") and (ROOT / f).is_file() for f in files), rule

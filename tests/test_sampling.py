@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from epamnet.data.dataset import (
+from epamnet.loader.dataset import (
     ClipDataset,
     PoseClipConfig,
     PoseDataset,
@@ -20,8 +20,8 @@ from epamnet.data.dataset import (
     load_split,
     pose_clip,
 )
-from epamnet.data.rgb import RGB_MEAN, RGB_STD
-from epamnet.data.sampling import rgb_indices, rgb_stride, sample_frame_indices
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD
+from epamnet.loader.sampling import rgb_indices, rgb_stride, sample_frame_indices
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import write_video

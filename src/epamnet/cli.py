@@ -85,7 +85,7 @@ def cmd_report(params: Params, args: argparse.Namespace) -> None:
     """Paper tables and figures from whatever runs have finished."""
     from epamnet.stages import report
 
-    for path in report.run(params, args.attention_clips):
+    for path in report.run(params, attention_clips=args.attention_clips):
         print(path)
 
 

@@ -166,8 +166,8 @@ class Data(Strict):
 
     sigma: Annotated[float, Field(gt=0)] = 0.6  # Gaussian of each joint, in heatmap pixels
     use_score: bool = True  # heatmap peak = keypoint score
-    padding: Annotated[float, Field(ge=0)] = 0.25  # pose compaction box padding
-    threshold: Annotated[float, Field(ge=0)] = 10.0  # smaller boxes keep the whole frame
+    compact_padding: Annotated[float, Field(ge=0)] = 0.25  # pose compaction box padding
+    compact_threshold: Annotated[float, Field(ge=0)] = 10.0  # smaller pose boxes keep the whole frame
     allow_imgpad: bool = False  # the fusion pipeline's compaction (official pose-only: true)
     flip_ratio: Fraction = 0.5  # horizontal flip probability in training (RGB and pose together)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from epamnet.codedeps import stage_code
 from epamnet.config import Params
 from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
-from epamnet.report.stage import report_inputs, report_outputs
+from epamnet.stages.report import report_inputs, report_outputs
 from epamnet.stages.streams import param_keys
 
 

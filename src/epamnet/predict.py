@@ -11,7 +11,7 @@ what it saw in evaluation:
    and frames, cut and resized to ``prepare.crop.size``, keypoints re-expressed in it.
    The cropped video is written to a temporary folder and read back, as ``crop`` and
    the datasets do.
-3. One test-mode clip (:mod:`epamnet.data.sampling`): ``pose.clip_len`` uniformly
+3. One test-mode clip (:mod:`epamnet.loader.sampling`): ``pose.clip_len`` uniformly
    sampled frames as heatmaps, every ``pose/rgb``-th of them as the RGB clip.
 4. EPAM-Net (``model`` in params.yaml, or ``--model-preset``) with the weights of
    ``--checkpoint`` (a ``model.pt`` that ``train --stream fusion`` published, a
@@ -552,7 +552,7 @@ def _check_pose_inputs(opts: PoseSettings) -> None:
 
 def skeleton_from_mmpose(video: Path, opts: PoseSettings, device: str) -> tuple[dict[str, Any], str]:
     """Run HRNet on every frame of ``video``; return its annotation and a description."""
-    from epamnet.pose.boxes import make_box_source
+    from epamnet.pose.person_boxes import make_box_source
     from epamnet.pose.extract import extract_video, load_estimator
 
     settings = dataclasses.replace(opts, device=device)
@@ -595,8 +595,8 @@ def predict(
     """Classify ``video`` with EPAM-Net; optionally write the annotated video. See the module doc."""
     import torch
 
-    from epamnet.data.dataset import pose_clip, rgb_clip
-    from epamnet.data.sampling import rgb_indices, sample_frame_indices
+    from epamnet.loader.dataset import pose_clip, rgb_clip
+    from epamnet.loader.sampling import rgb_indices, sample_frame_indices
     from epamnet.engine.distributed import resolve_device
     from epamnet.io.video import video_info
     from epamnet.layout import Layout
@@ -663,7 +663,7 @@ def predict(
         keypoints_from = f"{skeletons} (entry {ann['frame_dir']})"
     else:
         ann, keypoints_from = skeleton_from_mmpose(video, pose, str(dev))
-    from epamnet.prepare.box import valid_keypoints
+    from epamnet.prepare.global_box import valid_keypoints
 
     if not valid_keypoints(ann["keypoint"], ann["keypoint_score"]).any():
         raise file_error(

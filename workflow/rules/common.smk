@@ -18,7 +18,7 @@ from epamnet.dag import (
     train_params,
 )
 from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
-from epamnet.report.stage import report_inputs, report_outputs
+from epamnet.stages.report import report_inputs, report_outputs
 
 PARAMS = validate_params(config, "params.yaml")
 LAYOUT = Layout.from_params(PARAMS)

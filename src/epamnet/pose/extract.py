@@ -34,7 +34,7 @@ from tqdm import tqdm
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import iter_frames
-from epamnet.pose.boxes import BOX_SOURCES, BoxSource, FrameBoxes, make_box_source
+from epamnet.pose.person_boxes import BOX_SOURCES, BoxSource, FrameBoxes, make_box_source
 from epamnet.pose.estimator import (
     DEFAULT_CONFIG,
     NUM_KEYPOINTS,

@@ -1,6 +1,6 @@
 """The ``crop`` and ``crop-merge`` stages: one global box per video, cropped to size x size.
 
-For every sample, the box around all persons in all frames (:mod:`epamnet.prepare.box`,
+For every sample, the box around all persons in all frames (:mod:`epamnet.prepare.global_box`,
 the official ``MMCompact`` rule: padding 0.25, threshold 10, square, clipped) is cut out
 of every frame, resized to ``size`` x ``size`` (``cv2.INTER_LINEAR``; the aspect may
 change, as in the official crop script) and written at the source fps. The keypoints are
@@ -32,7 +32,7 @@ from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir, atomic_write, is_disk_full
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, iter_frames, video_info
-from epamnet.prepare.box import global_box, keypoints_to_crop, scale_box, valid_keypoints
+from epamnet.prepare.global_box import global_box, keypoints_to_crop, scale_box, valid_keypoints
 
 logger = logging.getLogger(__name__)
 

@@ -1,12 +1,11 @@
-"""The ``report`` stage: the paper's results table and efficiency table (Markdown, CSV,
+"""The report's library: the paper's results table and efficiency table (Markdown, CSV,
 LaTeX), figures (matplotlib PNG) and the ``plots:`` section of ``dvc.yaml``.
 
 - :mod:`~epamnet.report.paper`: the numbers the paper reports, with their sources;
 - :mod:`~epamnet.report.tables`: results and efficiency tables;
 - :mod:`~epamnet.report.figures`: accuracy vs GFLOPs, training curves, confusion matrices;
 - :mod:`~epamnet.report.attention`: pose-driven attention maps over RGB frames;
-- :mod:`~epamnet.report.stage`: :func:`report_stage`, the stage itself;
 - :mod:`~epamnet.report.dvc_plots`: ``plots:`` / ``metrics:`` sections for ``dvc.yaml``.
 
-Import the submodules directly; this package imports nothing heavy on its own.
+The stage that uses them is :mod:`epamnet.stages.report`. Import the submodules directly; this package imports nothing heavy on its own.
 """

@@ -8,7 +8,7 @@ frame's temporal weight, the spatial mean of ``A[t]`` (with the paper's nested m
 ``A = A_S * A_T`` this is ``A_T[t]`` times the mean of ``A_S[t]``).
 
 The functions take tensors and frames, not a dataset, so they work on any model and
-any clip; :mod:`epamnet.report.stage` finds the trained model and the test clips.
+any clip; :mod:`epamnet.stages.report` finds the trained model and the test clips.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from epamnet.data.rgb import RGB_MEAN, RGB_STD
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD
 from epamnet.report.figures import save_figure
 
 logger = logging.getLogger(__name__)

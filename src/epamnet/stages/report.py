@@ -1,13 +1,282 @@
-"""``report``: the paper's tables and figures from the finished runs."""
+"""``report``: the paper's tables and figures from the finished runs; evaluation outputs -> results/tables and results/figures.
+
+Reads what exists among the expected files of the runs in ``params.datasets.run``
+(evaluation metrics and confusion matrices, training curves, the fused models and
+their test clips, ``epamnet profile``'s efficiency.csv) and writes:
+
+- ``results/tables/results.{md,csv,tex}``: ours beside the paper's, per stream;
+- ``results/tables/efficiency_comparison.{md,csv,tex}``: params, GFLOPs, clips/s and
+  the paper's Table 1 (``efficiency.{md,csv}`` are ``profile``'s own outputs);
+- ``results/figures/``: ``accuracy_vs_gflops.png``, and per dataset/protocol
+  ``curves_<d>_<p>.png``, ``confusion_<d>_<p>.png``, ``attention_<d>_<p>.png``.
+
+Each evaluation's ``provenance.json`` (commit, settings and input hashes, libraries,
+machine) says below the results table which machine its numbers came from; a run
+without one (an older run) is reported as "provenance not recorded".
+
+A run whose files are missing becomes a 'not run' row or a 'not run' panel, never a
+crash; a file that exists but is corrupt is an error naming it. The figures folder is
+replaced as a whole (atomically), so figures of runs no longer configured disappear.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from epamnet.config import Params
-from epamnet.report.stage import report_stage
+import numpy as np
+import torch
+
+from epamnet.config import STREAMS, Params
+from epamnet.errors import EpamnetError
+from epamnet.io.atomic import atomic_dir
+from epamnet.io.jsonfile import read_json_mapping
+from epamnet.layout import Layout
+from epamnet.models.specs import ModelSpec, paper_spec
+from epamnet.provenance import PROVENANCE_FILE
+from epamnet.report import figures as fig
+from epamnet.report.attention import attention_figure
+from epamnet.report.paper import (
+    DATASET_LABEL,
+    METRIC_LABEL,
+    PAPER_ACCURACY,
+    PAPER_EFFICIENCY,
+    PROTOCOL_LABEL,
+    REPORTED_METRIC,
+)
+from epamnet.report.tables import (
+    EfficiencyRow,
+    load_eval_metrics,
+    load_eval_provenance,
+    paper_efficiency_rows,
+    read_profile_csv,
+    results_rows,
+    table_runs,
+    write_efficiency_comparison,
+    write_results_table,
+)
+
+logger = logging.getLogger(__name__)
+
+RESULT_TABLES = ("results.md", "results.csv", "results.tex")
+EFFICIENCY_TABLES = ("efficiency_comparison.md", "efficiency_comparison.csv", "efficiency_comparison.tex")
 
 
-def run(params: Params, attention_clips: int) -> list[Path]:
-    """Write results/tables and results/figures; return the files written."""
-    return report_stage(params, attention_clips=attention_clips)
+def configured_runs(params: Params) -> list[tuple[str, str]]:
+    """(dataset, protocol) pairs the pipeline runs, in ``datasets.run`` order."""
+    return [(d, p) for d in params.datasets.run for p in params.datasets.entry(d).protocols]
+
+
+def figures_dir(params: Params) -> Path:
+    return Layout.from_params(params).results / "figures"
+
+
+def report_outputs(params: Params) -> list[Path]:
+    """What the stage writes: the six table files and the figures folder."""
+    lay = Layout.from_params(params)
+    return [lay.tables / n for n in RESULT_TABLES + EFFICIENCY_TABLES] + [figures_dir(params)]
+
+
+def report_inputs(params: Params) -> list[Path]:
+    """The files the stage reads (its code comes from its imports: ``epamnet.codedeps``)."""
+    lay = Layout.from_params(params)
+    deps: list[Path] = [lay.tables / "efficiency.csv"]
+    for d, p in configured_runs(params):
+        for s in STREAMS:
+            deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
+            ev = lay.eval_dir(d, p, s)
+            deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "confusion.csv"]
+        deps.append(lay.model_file(d, p, "fusion"))
+    for d in params.datasets.run:  # test clips of the attention figure
+        deps += [lay.annotations(d), lay.splits(d), *lay.prepared_videos(d, params.prepare.shards)]
+    return deps
+
+
+def model_cost(spec: ModelSpec, num_classes: int) -> dict[str, tuple[int, float, float]]:
+    """Per stream and fused: (params, GFLOPs as multiply-adds, mmcv-style GFLOPs), counted on 'meta'."""
+    from epamnet.models.profile import COMPONENTS, count_model
+
+    parts = count_model(spec, num_classes)
+    out = {}
+    for stream, comp in (("pose", "pose_stream"), ("rgb", "rgb_stream"), ("fusion", "epam_net")):
+        names = COMPONENTS[comp]
+        macs = sum(parts[n]["macs"] for n in names)
+        extra = sum(parts[n]["elementwise_ops"] for n in names)
+        out[stream] = (sum(parts[n]["params"] for n in names), macs / 1e9, (macs + extra) / 1e9)
+    return out
+
+
+def _fusion_attention(
+    params: Params, dataset: str, protocol: str, num_classes: int, clips: int, out: Path
+) -> Path | None:
+    """Attention figure of the trained fused model on ``clips`` test clips spread over the list."""
+    from epamnet.stages.streams import build_dataset, read_split, split_file
+    from epamnet.models.convert import load_state_strict, read_checkpoint
+    from epamnet.models.epam import build_model
+
+    lay = Layout.from_params(params)
+    weights = lay.model_file(dataset, protocol, "fusion")
+    if not weights.is_file():
+        return None
+    model = build_model(params.model_spec(), num_classes, "fusion")
+    load_state_strict(model, read_checkpoint(weights), weights)
+    split = read_split(split_file(lay, dataset, protocol))
+    test = build_dataset(params, dataset, protocol, "fusion", "test", train_mode=False)
+    if len(test) == 0:
+        return None
+    picks = sorted({int(i) for i in np.linspace(0, len(test) - 1, min(clips, len(test))).round()})
+    items = [test[i] for i in picks]
+    return attention_figure(
+        model,
+        torch.stack([it["imgs"] for it in items]),
+        torch.stack([it["heatmaps"] for it in items]),
+        out,
+        labels=[int(it["label"]) for it in items],
+        class_names=split.get("classes"),
+        suptitle=f"EPAM-Net pose-driven attention: {DATASET_LABEL[dataset]} {PROTOCOL_LABEL[protocol]}, test clips",
+    )
+
+
+def _caption(dataset: str, metrics: dict[str, Any] | None) -> str:
+    """'<metric> <value>% (<n> clips)' in the dataset's reported metric; '' without metrics."""
+    if metrics is None or metrics.get(REPORTED_METRIC[dataset]) is None:
+        return ""
+    metric = REPORTED_METRIC[dataset]
+    clips = metrics.get("test_clips", metrics.get("num_samples"))
+    return f"{METRIC_LABEL[metric]} {100 * float(metrics[metric]):.1f}%" + (f" ({clips} clips)" if clips else "")
+
+
+def _efficiency_rows(
+    lay: Layout, spec: ModelSpec, num_classes: int | None, costs: dict[str, tuple]
+) -> list[EfficiencyRow]:
+    rows: list[EfficiencyRow] = []
+    profile_csv = lay.tables / "efficiency.csv"
+    if profile_csv.is_file():
+        rows += read_profile_csv(profile_csv)
+    else:
+        logger.warning("%s not found: no measured efficiency rows (run `epamnet profile`)", profile_csv)
+    if spec != paper_spec() and costs:
+        label = {"fusion": "EPAM-Net", "rgb": "RGB X-ShiftNet", "pose": "Pose X-ShiftNet"}
+        for stream in ("fusion", "rgb", "pose"):
+            n_params, gflops, mmcv = costs[stream]
+            rows.append(
+                EfficiencyRow(
+                    method=label[stream], config=f"{spec.name} configuration (trained), {num_classes} classes",
+                    origin="counted", params=n_params, gflops=gflops, gflops_mmcv=mmcv, clips_per_s=None,
+                    note="counted on the meta device; speed not measured", source="params.yaml model",
+                )  # fmt: skip
+            )
+    return rows + paper_efficiency_rows()
+
+
+@dataclass
+class RunFiles:
+    """What exists of one (dataset, protocol)'s outputs, read and checked, per stream."""
+
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # evaluation metrics.json
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # its provenance.json, where recorded
+    curves: dict[str, dict[str, np.ndarray] | None] = field(default_factory=dict)
+    selected: dict[str, int | None] = field(default_factory=dict)
+    confusions: dict[str, tuple[np.ndarray, list[str]] | None] = field(default_factory=dict)
+
+
+def read_run(lay: Layout, dataset: str, protocol: str) -> RunFiles:
+    """Read every existing output of one run; missing files stay absent (None)."""
+    run = RunFiles()
+    for s in STREAMS:
+        ev, tr = lay.eval_dir(dataset, protocol, s), lay.train_dir(dataset, protocol, s)
+        if (ev / "metrics.json").is_file():
+            run.metrics[s] = load_eval_metrics(ev / "metrics.json")
+            prov = load_eval_provenance(ev / "metrics.json")
+            if prov is not None:
+                run.provenance[s] = prov
+            else:
+                logger.warning("%s not found: %s %s %s says 'provenance not recorded'", ev / PROVENANCE_FILE,
+                               dataset, protocol, s)  # fmt: skip
+        else:
+            logger.warning("%s not found: %s %s %s is reported as 'not run'", ev / "metrics.json", dataset, protocol, s)
+        run.curves[s] = fig.read_training_curves(tr / "metrics.csv") if (tr / "metrics.csv").is_file() else None
+        summary = read_json_mapping(tr / "metrics.json")
+        run.selected[s] = summary.get("selected_epoch") if summary else None
+        run.confusions[s] = fig.read_confusion(ev / "confusion.csv") if (ev / "confusion.csv").is_file() else None
+    return run
+
+
+def _run_figures(
+    params: Params, dataset: str, protocol: str, run: RunFiles, folder: Path, attention_clips: int
+) -> list[str]:
+    """Curves, confusion and attention figures of one run into ``folder``; their names."""
+    title = f"{DATASET_LABEL[dataset]} {PROTOCOL_LABEL[protocol]}"
+    names = []
+    if any(c is not None for c in run.curves.values()):
+        out = folder / f"curves_{dataset}_{protocol}.png"
+        names.append(fig.plot_training_curves(run.curves, out, f"Training curves: {title}", run.selected).name)
+    if any(c is not None for c in run.confusions.values()):
+        captions = {s: _caption(dataset, run.metrics.get(s)) for s in STREAMS}
+        out = folder / f"confusion_{dataset}_{protocol}.png"
+        names.append(fig.plot_confusions(run.confusions, out, f"Confusion matrices (test): {title}", captions).name)
+    fused = run.metrics.get("fusion")
+    if attention_clips > 0 and fused is not None and isinstance(fused.get("num_classes"), int):
+        out = folder / f"attention_{dataset}_{protocol}.png"
+        try:
+            made = _fusion_attention(params, dataset, protocol, int(fused["num_classes"]), attention_clips, out)
+        except EpamnetError as exc:
+            logger.warning("attention figure of %s %s skipped: %s", dataset, protocol, exc)
+            made = None
+        if made is not None:
+            names.append(made.name)
+    return names
+
+
+def run(params: Params, *, attention_clips: int = 3) -> list[Path]:
+    """Write the figures and the results and efficiency tables; return the paths written.
+
+    Every input is read and checked before anything is written. ``attention_clips``:
+    test clips per (dataset, protocol) in the attention figure (0: none).
+    """
+    lay = Layout.from_params(params)
+    configured = configured_runs(params)
+    runs = {(d, p): read_run(lay, d, p) for d, p in configured}
+    metrics = {(d, p, s): m for (d, p), run in runs.items() for s, m in run.metrics.items()}
+    provenance = {(d, p, s): v for (d, p), run in runs.items() for s, v in run.provenance.items()}
+
+    spec = params.model_spec()
+    cost_cache: dict[int, dict[str, tuple[int, float, float]]] = {}
+
+    def costs(num_classes: int) -> dict[str, tuple[int, float, float]]:
+        if num_classes not in cost_cache:
+            cost_cache[num_classes] = model_cost(spec, num_classes)
+        return cost_cache[num_classes]
+
+    paper_gflops = next(e.gflops for e in PAPER_EFFICIENCY if e.is_epamnet)
+    points = [
+        fig.AccuracyPoint(f"{DATASET_LABEL[r.dataset]} {PROTOCOL_LABEL[r.protocol]}", paper_gflops, r.value,
+                          "fusion", "paper")  # fmt: skip
+        for r in PAPER_ACCURACY
+    ]
+    for (d, p, s), m in metrics.items():
+        value = m.get(REPORTED_METRIC[d])
+        if value is None or not isinstance(m.get("num_classes"), int):
+            continue
+        points.append(
+            fig.AccuracyPoint(
+                f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]}" + ("" if s == "fusion" else f" ({s})"),
+                costs(int(m["num_classes"]))[s][1], 100.0 * float(value), s, "ours", m.get("source") == "synthetic",
+            )  # fmt: skip
+        )
+
+    out = figures_dir(params)
+    with atomic_dir(out) as tmp:
+        names = [fig.plot_accuracy_vs_gflops(points, tmp / "accuracy_vs_gflops.png").name]
+        for (d, p), run in runs.items():
+            names += _run_figures(params, d, p, run, tmp, attention_clips)
+
+    written = write_results_table(results_rows(table_runs(configured), metrics, provenance), lay.tables)
+    classes = next((int(m["num_classes"]) for m in metrics.values() if isinstance(m.get("num_classes"), int)), None)
+    eff_rows = _efficiency_rows(lay, spec, classes, costs(classes) if classes else {})
+    written += write_efficiency_comparison(eff_rows, lay.tables)
+    written += [out / n for n in names]
+    logger.info("report: %d tables, %d figures -> %s, %s", 6, len(names), lay.tables, out)
+    return written

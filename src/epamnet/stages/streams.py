@@ -16,7 +16,7 @@ from typing import Any
 
 from epamnet.codedeps import code_sha256
 from epamnet.config import Params
-from epamnet.data.dataset import (
+from epamnet.loader.dataset import (
     PoseClipConfig,
     PoseDataset,
     RGBClipConfig,
@@ -41,8 +41,8 @@ def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
         heatmap_size=(size, size),
         sigma=data.sigma,
         use_score=data.use_score,
-        padding=data.padding,
-        threshold=data.threshold,
+        padding=data.compact_padding,
+        threshold=data.compact_threshold,
         allow_imgpad=data.allow_imgpad,
     )
     rgb = RGBClipConfig(clip_len=spec.rgb.clip_len, size=spec.rgb.input_size)

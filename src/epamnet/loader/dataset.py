@@ -5,7 +5,7 @@ docs/pipeline.md), the prepared annotations (keypoints in the cropped frame) and
 prepared dataset folder that the annotations' ``filename`` is relative to. One sample
 follows the official fusion pipeline (spec section 4):
 
-1. sample ``pose.clip_len`` frame indices (:mod:`epamnet.data.sampling`); the RGB frames
+1. sample ``pose.clip_len`` frame indices (:mod:`epamnet.loader.sampling`); the RGB frames
    are every ``pose_len // rgb_len``-th of them (RGB-only: ``rgb.clip_len`` sampled directly);
 2. pose: compact the sampled keypoints, resize them to the heatmap size;
 3. train mode: one flip decision per sample (probability ``flip_ratio``) flips the
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from epamnet.data.heatmaps import SCORE_EPS, generate_heatmaps
-from epamnet.data.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
-from epamnet.data.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames, resize_frames
-from epamnet.data.sampling import TEST_SEED, rgb_indices, sample_frame_indices
+from epamnet.loader.heatmaps import SCORE_EPS, generate_heatmaps
+from epamnet.loader.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames, resize_frames
+from epamnet.loader.sampling import TEST_SEED, rgb_indices, sample_frame_indices
 from epamnet.errors import file_error
 from epamnet.io.skeleton import load_annotations, validate_annotations
 from epamnet.io.video import read_frames

@@ -36,7 +36,7 @@ def generate_heatmaps(
     """Return the ``V x T x H x W`` float32 heatmap volume of keypoints ``M x T x V x 2``.
 
     ``keypoint`` must already be in heatmap pixels (see
-    :func:`epamnet.data.pose_transforms.resize_keypoints`); ``img_shape`` is the heatmap
+    :func:`epamnet.loader.pose_transforms.resize_keypoints`); ``img_shape`` is the heatmap
     ``(H, W)``. ``keypoint_score`` is ``M x T x V`` (``None``: all ones). With
     ``use_score=False`` every point (whatever its score, as in mmaction2) peaks at 1.
     """
