@@ -33,7 +33,7 @@ from epamnet.io.video import iter_frames
 from epamnet.pose.person_boxes import SkeletonBoxes
 from epamnet.pose.compat import import_mmpose_apis
 from epamnet.pose.estimator import PoseEstimator, build_estimator
-from epamnet.prepare.synthetic.design import SyntheticSpec
+from epamnet.config.synthetic import SyntheticSpec
 from epamnet.prepare.synthetic.formats import generate
 
 

@@ -10,7 +10,7 @@ import torch
 from epamnet.errors import EpamnetError
 from epamnet.models.convert import convert_official_checkpoint, load_official_checkpoint
 from epamnet.models.epam import EPAMNet
-from epamnet.models.specs import paper_spec, synthetic_spec
+from epamnet.config.model import paper_spec, synthetic_spec
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 

@@ -320,7 +320,7 @@ def test_toyota_cs_names_under_cv2():
 
 
 def test_toyota_synthetic_truncation():
-    from epamnet.prepare.synthetic.design import TOYOTA_NAMES
+    from epamnet.datasets.toyota import SYNTHETIC_ACTIVITIES as TOYOTA_NAMES
 
     info = get_dataset("toyota", num_classes=8)
     used = set(TOYOTA_NAMES[:8])

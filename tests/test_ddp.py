@@ -80,7 +80,7 @@ def main(out_dir, report_dir):
     from epamnet.engine.distributed import distributed
     from epamnet.engine.evaluate import evaluate
     from epamnet.engine.tasks import SingleStreamTask
-    from epamnet.engine.train_config import TrainConfig
+    from epamnet.config.train import TrainConfig
     from epamnet.engine.trainer import train
 
     task = SingleStreamTask(0, 1)

@@ -40,7 +40,7 @@ from epamnet.config import load_params
 from epamnet.dag import stages
 from epamnet.engine.checkpoint import epoch_path, load_checkpoint
 from epamnet.engine.tasks import SingleStreamTask
-from epamnet.engine.train_config import TrainConfig
+from epamnet.config.train import TrainConfig
 from epamnet.engine.trainer import train
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations

@@ -35,14 +35,14 @@ from epamnet import cli
 from epamnet.loader.heatmaps import generate_heatmaps
 from epamnet.engine.checkpoint import load_checkpoint, save_checkpoint
 from epamnet.engine.tasks import SingleStreamTask
-from epamnet.engine.train_config import TrainConfig
+from epamnet.config.train import TrainConfig
 from epamnet.engine.trainer import train
 from epamnet.errors import DiskFullError, EpamnetError
 from epamnet.io import atomic
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, video_info, write_video
 from epamnet.models.epam import build_model
-from epamnet.models.specs import synthetic_spec
+from epamnet.config.model import synthetic_spec
 from epamnet.prepare.crop import crop_sample, crop_shard, failures_path
 from epamnet.prepare.splits import make_splits
 

@@ -25,7 +25,7 @@ import yaml
 
 from epamnet.engine.distributed import resolve_device
 from epamnet.engine.launch import maybe_relaunch, split_log_arg, torchrun_command, train_argv, under_torchrun
-from epamnet.engine.train_config import TrainConfig
+from epamnet.config.train import TrainConfig
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import save_annotations
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -22,8 +20,8 @@ from epamnet.models.epam import (
     load_stream_weights,
 )
 from epamnet.models.profile import count_parameters
-from epamnet.models.specs import paper_spec, spec_from_dict, synthetic_spec
-from epamnet.models.tsm import TemporalShift, temporal_shift, temporal_shift_naive
+from epamnet.config.model import paper_spec, spec_from_dict, synthetic_spec
+from epamnet.models.tsm import temporal_shift, temporal_shift_naive
 from epamnet.models.xshift import XShiftNet, se_bottleneck
 
 # ----------------------------------------------------------------------------- shift
@@ -66,7 +64,7 @@ def test_shift_rejects_bad_input():
     with pytest.raises(ValueError, match="N,C,T,H,W"):
         temporal_shift(torch.zeros(2, 8, 4, 4), 8)
     with pytest.raises(ValueError, match="fold_div"):
-        TemporalShift(1)
+        temporal_shift(torch.zeros(2, 8, 4, 4, 4), 1)
 
 
 # ----------------------------------------------------------------------------- specs
@@ -184,7 +182,7 @@ def test_cbam_attention_is_spatial_times_nested_temporal():
 
 
 def test_spatial_temporal_attention_variant():
-    spec = dataclasses.replace(synthetic_spec(), attention="spatial_temporal")
+    spec = synthetic_spec().replace(attention="spatial_temporal")
     model = EPAMNet(spec, 5).eval()
     assert isinstance(model.attention_module, SpatialTemporalAttention)
     imgs = torch.randn(1, 3, spec.rgb.clip_len, spec.rgb.input_size, spec.rgb.input_size)

@@ -41,7 +41,7 @@ from epamnet.pose.extract import (
     merge_shards,
     shard_videos,
 )
-from epamnet.prepare.synthetic.design import SyntheticSpec
+from epamnet.config.synthetic import SyntheticSpec
 from epamnet.prepare.synthetic.formats import generate
 
 #: Two NTU-like videos, 8 frames of 96 x 128, two persons each.

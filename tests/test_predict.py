@@ -22,20 +22,22 @@ import numpy as np
 import pytest
 import torch
 
-from epamnet import predict as P
+from epamnet.cli import add_predict_arguments
 from epamnet.config import validate_params
 from epamnet.loader.dataset import RGBPoseDataset
 from epamnet.datasets.registry import get_dataset
 from epamnet.engine.checkpoint import FORMAT
 from epamnet.engine.trainer import _plain_state_dict, _save_model
 from epamnet.errors import EpamnetError
+from epamnet.inference.visualize import nearest_sampled
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import read_frames, video_info, write_video
 from epamnet.models.epam import build_model
 from epamnet.pose.extract import PoseSettings
 from epamnet.prepare.crop import crop_sample
-from epamnet.prepare.synthetic.design import SyntheticSpec
+from epamnet.config.synthetic import SyntheticSpec
 from epamnet.prepare.synthetic.formats import generate
+from epamnet.stages import predict as P
 from epamnet.stages.streams import clip_configs
 
 NUM_CLASSES = 8
@@ -75,7 +77,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="epamnet predict")
-    P.add_arguments(parser)
+    add_predict_arguments(parser)
     return parser.parse_args([str(a) for a in argv])
 
 
@@ -179,7 +181,7 @@ def test_annotated_video(world, tmp_path, overlay_on):
 
 def test_nearest_sampled_frame_maps_video_frames_to_attention_frames():
     sampled = np.array([0, 3, 7, 12])
-    assert [P.nearest_sampled(i, sampled) for i in (0, 1, 2, 5, 6, 11, 40)] == [0, 0, 1, 1, 2, 3, 3]
+    assert [nearest_sampled(i, sampled) for i in (0, 1, 2, 5, 6, 11, 40)] == [0, 0, 1, 1, 2, 3, 3]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -290,7 +292,7 @@ def test_no_model_given(world):
 
 
 def _cli(world: dict, *argv: object) -> subprocess.CompletedProcess:
-    src = Path(P.__file__).resolve().parents[1]
+    src = Path(P.__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")])))
     return subprocess.run(
         [sys.executable, "-m", "epamnet.cli", "predict", *map(str, argv)],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 
 import pytest
 
@@ -13,7 +12,7 @@ from epamnet.models.profile import (
     profile_epamnet,
     write_efficiency_table,
 )
-from epamnet.models.specs import paper_spec, synthetic_spec
+from epamnet.config.model import paper_spec, synthetic_spec
 from epamnet.models.xshift import se_bottleneck
 
 
@@ -79,7 +78,7 @@ def test_paper_counts_match_the_spec():
 
 
 def test_throughput_and_table_files(tmp_path):
-    spec = dataclasses.replace(synthetic_spec(), name="synthetic")
+    spec = synthetic_spec().replace(name="synthetic")
     result = profile_epamnet(spec, 5, throughput_iters=1, batch_sizes=(1, 2), warmup_iters=1)
     assert [t["batch_size"] for t in result["throughput"]] == [1, 2]
     assert all(t["clips_per_s"] > 0 for t in result["throughput"])

@@ -26,7 +26,7 @@ from epamnet.errors import EpamnetError
 from epamnet.layout import Layout
 from epamnet.models.epam import build_model
 from epamnet.models.profile import profile_epamnet, write_efficiency_table
-from epamnet.models.specs import synthetic_spec
+from epamnet.config.model import synthetic_spec
 from epamnet.provenance import machine_label, write_provenance
 from epamnet.report import attention as att
 from epamnet.report import figures as fig
@@ -39,7 +39,7 @@ from epamnet.stages.report import (
     report_outputs,
 )
 from epamnet.stages.report import run as report_stage
-from epamnet.stages.streams import REPORTED_METRIC as ENGINE_REPORTED_METRIC
+from epamnet.datasets.registry import REPORTED_METRIC as ENGINE_REPORTED_METRIC
 
 CLASSES = ["drink", "eat", "wave", "sit"]
 

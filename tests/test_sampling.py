@@ -320,7 +320,7 @@ TRAIN_RGB = RGBClipConfig(clip_len=4, size=64)
 
 def _fusion_model() -> torch.nn.Module:
     from epamnet.models.epam import build_model
-    from epamnet.models.specs import spec_from_dict, synthetic_spec
+    from epamnet.config.model import spec_from_dict, synthetic_spec
 
     spec = spec_from_dict(
         {
@@ -336,7 +336,7 @@ def _fusion_model() -> torch.nn.Module:
 def test_training_draws_new_frames_every_epoch_and_resumes_exactly(prepared: Path, tmp_path: Path) -> None:
     """The trainer hands each epoch to the dataset: frames and flips change per epoch, resume stays exact."""
     from epamnet.engine.tasks import FusionTask
-    from epamnet.engine.train_config import TrainConfig
+    from epamnet.config.train import TrainConfig
     from epamnet.engine.trainer import train
 
     cfg = TrainConfig(epochs=3, batch_size=2, base_lr=0.01, reference_batch=2, seed=7)

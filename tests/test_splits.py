@@ -198,7 +198,7 @@ def test_toyota_cs_and_cv2_with_validation(tmp_path):
 
 
 def test_toyota_synthetic_truncation(tmp_path):
-    from epamnet.prepare.synthetic.design import TOYOTA_NAMES
+    from epamnet.datasets.toyota import SYNTHETIC_ACTIVITIES as TOYOTA_NAMES
 
     acts = TOYOTA_NAMES[:8]
     path = write(tmp_path / "a.pkl", [ann(n, -1) for n in toyota_names(acts)])

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from epamnet.config.synthetic import SyntheticSpec
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotation_file
 from epamnet.io.video import read_frames, video_info
 from epamnet.prepare.synthetic import formats as synth_formats
 from epamnet.prepare.synthetic.body import R_WRIST, random_body
-from epamnet.prepare.synthetic.design import SyntheticSpec, class_design
+from epamnet.prepare.synthetic.design import class_design
 from epamnet.prepare.synthetic.formats import clip_take, generate
 from epamnet.prepare.synthetic.render import (
     background,

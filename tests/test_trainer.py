@@ -15,7 +15,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from epamnet.engine.checkpoint import load_checkpoint
 from epamnet.engine.tasks import FusionTask, SingleStreamTask
-from epamnet.engine.train_config import TrainConfig
+from epamnet.config.train import TrainConfig
 from epamnet.engine.trainer import seed_everything, train
 from epamnet.errors import EpamnetError
 

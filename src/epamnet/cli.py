@@ -101,7 +101,7 @@ def cmd_convert_official(params: Params, args: argparse.Namespace) -> None:
     """Map an official released checkpoint onto our EPAM-Net, loading strictly."""
     from epamnet.models.convert import convert_official_checkpoint
     from epamnet.models.epam import EPAMNet
-    from epamnet.models.specs import paper_spec
+    from epamnet.config.model import paper_spec
 
     model = EPAMNet(paper_spec(), args.num_classes)
     convert_official_checkpoint(args.src, args.dst, model)
@@ -110,9 +110,9 @@ def cmd_convert_official(params: Params, args: argparse.Namespace) -> None:
 
 def cmd_predict(params: Params, args: argparse.Namespace) -> None:
     """Top-5 actions of a user's video (pose, global crop, EPAM-Net)."""
-    from epamnet.predict import run
+    from epamnet.stages import predict
 
-    run(args, params)
+    predict.run(args, params)
 
 
 # ---------------------------------------------------------------- tooling
@@ -202,8 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dst", required=True, help="converted checkpoint to write")
     p.add_argument("--num-classes", type=int, required=True, help="60 (NTU-60), 120 (NTU-120), 51 (PKU), 31/19 (Toyota CS/CV)")
 
-    from epamnet.predict import add_arguments as add_predict_arguments
-
     add_predict_arguments(
         stage("predict", cmd_predict, "top-5 actions of your own video (pose, global crop, EPAM-Net); optionally an annotated video")
     )
@@ -219,6 +217,68 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="dvc.yaml")
     p.add_argument("--check", action="store_true", help="only check that the file is up to date")
     return parser
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``epamnet predict`` (:mod:`epamnet.stages.predict`)."""
+    parser.add_argument("video", type=Path, help="the video to classify (any format OpenCV reads)")
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--checkpoint", type=Path, metavar="FILE",
+        help="EPAM-Net weights: a fusion model.pt from `epamnet train`, a training checkpoint, or an official "
+        "released checkpoint (converted on the fly, strictly); default: models/<dataset>/<protocol>/fusion/model.pt",
+    )
+    model.add_argument("--dataset", help="dataset the model was trained on (finds the default checkpoint and class names)")
+    model.add_argument("--protocol", help="protocol the model was trained on (with --dataset)")
+    model.add_argument(
+        "--model-preset", choices=("synthetic", "paper"),
+        help="model sizes of the checkpoint: replaces params.yaml's model.preset (official checkpoints: paper)",
+    )
+    model.add_argument("--classes", type=Path, metavar="FILE", help="class names: one per line, or a JSON list")
+    model.add_argument("--split", type=Path, metavar="FILE", help="class names from a split JSON's `classes`")
+    model.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+
+    pose = parser.add_argument_group("skeletons")
+    pose.add_argument(
+        "--skeletons", type=Path, metavar="FILE.pkl",
+        help="take the keypoints from this mmaction2-format annotation file instead of running mmpose",
+    )
+    pose.add_argument(
+        "--skeleton-id", metavar="FRAME_DIR",
+        help="the entry of --skeletons to use (default: the only one, or the one named like the video)",
+    )
+    pose.add_argument(
+        "--pose-checkpoint", type=Path, metavar="FILE",
+        help="HRNet-W32 COCO weights (mmpose model zoo; default: params.yaml's pose.checkpoint)",
+    )
+    pose.add_argument("--pose-config", metavar="FILE", help="mmpose config (default: params.yaml's pose.config)")
+    pose.add_argument(
+        "--pose-random-init", action="store_true",
+        help="FOR TESTING ONLY: a randomly initialised HRNet instead of --pose-checkpoint (meaningless keypoints)",
+    )
+    pose.add_argument(
+        "--det-config", type=Path, metavar="FILE",
+        help="mmdet config: person boxes from a detector (default: the whole frame is the person box)",
+    )
+    pose.add_argument("--det-checkpoint", type=Path, metavar="FILE", help="mmdet checkpoint (with --det-config)")
+    pose.add_argument("--det-score-threshold", type=float, metavar="S", help="detector person score threshold (default: params.yaml)")
+    pose.add_argument("--pose-batch-size", type=int, metavar="N", help="person crops per pose forward pass (default: params.yaml)")
+    pose.add_argument("--max-persons", type=int, metavar="N", help="persons kept per frame, highest scores (default: params.yaml)")
+    pose.add_argument("--no-flip-test", action="store_true", help="pose without flip test (faster, less accurate)")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--top", type=int, default=5, metavar="K", help="how many classes to list (default: 5)")
+    out.add_argument("--json", type=Path, metavar="FILE", help="also write the top-k and the run's facts as JSON")
+    out.add_argument(
+        "--output-video", type=Path, metavar="OUT.mp4",
+        help="write the annotated video: skeleton, top-1 label, attention heat map (.mp4 or .avi)",
+    )
+    out.add_argument(
+        "--overlay-on", choices=("original", "crop"), default="original",
+        help="frames of the annotated video: the original ones or the cropped ones the model saw",
+    )
+    out.add_argument("--alpha", type=float, default=0.45, metavar="A", help="opacity of the attention heat map (0..1)")
+    out.add_argument("--kpt-thr", type=float, default=0.3, metavar="S", help="keypoints below this score are not drawn")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

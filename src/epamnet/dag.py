@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from epamnet.codedeps import stage_code
 from epamnet.config import Params
+from epamnet.datasets.registry import get_dataset
 from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
 from epamnet.stages.report import report_inputs, report_outputs
 from epamnet.stages.streams import param_keys
@@ -82,6 +83,12 @@ def pose_extract_inputs(params: Params, dataset: str) -> tuple[str, ...]:
     return tuple(deps)
 
 
+def splits_inputs(params: Params, dataset: str) -> tuple[str, ...]:
+    """What ``splits`` reads besides the annotations: the raw folder, where its protocol files are (PKU-MMD)."""
+    lay = Layout.from_params(params)
+    return () if lay.protocol_files(dataset) is None else (str(lay.raw(dataset)),)
+
+
 def splits_params(params: Params, dataset: str) -> tuple[str, ...]:
     """Parameter keys that decide the split lists of ``dataset``."""
     keys = [f"datasets.{dataset}.protocols", f"datasets.{dataset}.source"]
@@ -131,7 +138,7 @@ def stages(params: Params) -> list[Stage]:
                 vars={"dataset": ds},
             )
         )
-        if ds == "pku":
+        if get_dataset(ds).needs_clips:
             out.append(
                 Stage(
                     "clips", ds, command("clips", ds, f"clips --dataset {ds}"),
@@ -164,13 +171,10 @@ def stages(params: Params) -> list[Stage]:
                 vars={"dataset": ds},
             )
         )
-        split_deps = stage_code("splits") + (str(lay.annotations(ds)),)
-        if ds == "pku":
-            split_deps += (str(lay.raw(ds)),)
         out.append(
             Stage(
                 "splits", ds, command("splits", ds, f"splits --dataset {ds}"),
-                deps=split_deps,
+                deps=stage_code("splits") + (str(lay.annotations(ds)),) + splits_inputs(params, ds),
                 outs=(str(lay.splits(ds)),),
                 params=splits_params(params, ds),
                 vars={"dataset": ds},

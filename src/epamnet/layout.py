@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from epamnet.config import Params
+from epamnet.datasets.registry import get_dataset
 
 #: Files a training stage publishes, and those an evaluation writes.
 TRAIN_FILES = ("model.pt", "metrics.json", "metrics.csv", "provenance.json")
@@ -38,6 +39,11 @@ class Layout:
     def raw(self, dataset: str) -> Path:
         return self.data / "raw" / dataset
 
+    def protocol_files(self, dataset: str) -> Path | None:
+        """The dataset's own protocol files that ``splits`` reads (PKU-MMD's ``Split/``), if any."""
+        folder = get_dataset(dataset).split_folder
+        return None if folder is None else self.raw(dataset) / folder
+
     # interim --------------------------------------------------------------
     def interim(self, dataset: str) -> Path:
         return self.data / "interim" / dataset
@@ -51,18 +57,22 @@ class Layout:
         return self.interim(dataset) / "pose" / f"shard-{shard:03d}.pkl"
 
     def clips(self, dataset: str) -> Path:
-        """PKU-MMD action clips: ``videos/`` and ``skeletons.pkl`` (output of ``clips``)."""
+        """Action clips of untrimmed videos (PKU-MMD): ``videos/``, ``skeletons.pkl`` (output of ``clips``)."""
         return self.interim(dataset) / "clips"
 
+    def clip_video(self, dataset: str, clip: str) -> Path:
+        """One action clip's video (written by ``clips``)."""
+        return self.clips(dataset) / "videos" / f"{clip}.mp4"
+
     def crop_source(self, dataset: str) -> tuple[Path, Path]:
-        """(skeletons, folder holding the videos) that ``crop`` reads."""
-        if dataset == "pku":
+        """(skeletons, folder holding the videos) that ``crop`` reads: the clips (PKU-MMD), else raw."""
+        if get_dataset(dataset).needs_clips:
             return self.clips(dataset) / "skeletons.pkl", self.clips(dataset)
         return self.skeletons(dataset), self.raw(dataset)
 
     def crop_inputs(self, dataset: str) -> tuple[Path, ...]:
-        """What ``crop`` depends on: the clips folder (PKU), else skeletons and raw videos."""
-        if dataset == "pku":
+        """What ``crop`` depends on: the clips folder (PKU-MMD), else skeletons and raw videos."""
+        if get_dataset(dataset).needs_clips:
             return (self.clips(dataset),)
         return self.skeletons(dataset), self.raw(dataset)
 

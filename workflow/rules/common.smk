@@ -14,6 +14,7 @@ from epamnet.dag import (
     pose_extract_inputs,
     pose_inputs,
     pose_params,
+    splits_inputs,
     splits_params,
     train_params,
 )

@@ -104,7 +104,7 @@ rule splits:
     input:
         code=stage_code("splits"),
         annotations=f"{DATA}/prepared/{{dataset}}/annotations.pkl",
-        raw=lambda w: [f"{DATA}/raw/pku"] if w.dataset == "pku" else [],
+        raw=lambda w: list(splits_inputs(PARAMS, w.dataset)),
     output:
         directory(f"{DATA}/prepared/{{dataset}}/splits"),
     params:

@@ -1,7 +1,8 @@
 """Dataset registry: names, protocols, naming rules and class lists.
 
-The constants here are what ``config.py`` validates against; the per-dataset
-modules (``ntu``, ``pku``, ``toyota``) hold the naming rules and class lists.
+The constants here are what ``config`` validates against; the per-dataset modules
+(``ntu``, ``pku``, ``toyota``) hold the naming rules, class lists and raw layouts, and
+``registry`` one adapter per dataset with every fact the pipeline asks about it.
 """
 
 from __future__ import annotations

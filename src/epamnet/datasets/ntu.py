@@ -14,6 +14,8 @@ Protocols (NTU RGB+D and NTU RGB+D 120 papers; spec section 7):
 None of the protocols has a validation list. NTU-60 is setups S001-S017 with actions
 A001-A060, NTU-120 is S001-S032 with A001-A120; a name outside its dataset's range is
 in no split. The label of a sample is ``action - 1``.
+
+The raw videos are ``nturgb+d_rgb/<name>_rgb.avi`` (:data:`VIDEO_FOLDER`, :data:`VIDEO_SUFFIX`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ import re
 from dataclasses import dataclass
 
 from epamnet.datasets import PROTOCOLS
+from epamnet.datasets.actions import ActionLabel
 from epamnet.errors import EpamnetError
 
 NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
+
+#: Where the raw videos are: ``<VIDEO_FOLDER>/<name><VIDEO_SUFFIX>``.
+VIDEO_FOLDER = "nturgb+d_rgb"
+VIDEO_SUFFIX = "_rgb.avi"
 
 #: Setups and actions of each dataset (inclusive upper bounds).
 MAX_SETUP: dict[str, int] = {"ntu60": 17, "ntu120": 32}
@@ -39,6 +46,8 @@ XSUB_TRAIN_SUBJECTS_120: frozenset[int] = XSUB_TRAIN_SUBJECTS_60 | frozenset(
     (45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86,
      89, 91, 92, 93, 94, 95, 97, 98, 100, 103)
 )  # fmt: skip
+#: Cross-subject training performers, by dataset.
+XSUB_TRAIN_SUBJECTS: dict[str, frozenset[int]] = {"ntu60": XSUB_TRAIN_SUBJECTS_60, "ntu120": XSUB_TRAIN_SUBJECTS_120}
 #: Cross-view cameras (NTU-60).
 XVIEW_TRAIN_CAMERAS: frozenset[int] = frozenset((2, 3))
 XVIEW_TEST_CAMERAS: frozenset[int] = frozenset((1,))
@@ -88,19 +97,14 @@ CLASS_NAMES_60: tuple[str, ...] = CLASS_NAMES_120[:60]
 
 
 @dataclass(frozen=True)
-class NtuName:
-    """The five numbers of an NTU sample name."""
+class NtuName(ActionLabel):
+    """The five numbers of an NTU sample name (``label`` is ``action - 1``)."""
 
     setup: int
     camera: int
     performer: int
     replication: int
     action: int
-
-    @property
-    def label(self) -> int:
-        """0-based class index: ``action - 1``."""
-        return self.action - 1
 
     def __str__(self) -> str:
         return format_name(self.setup, self.camera, self.performer, self.replication, self.action)
@@ -128,7 +132,7 @@ def format_name(setup: int, camera: int, performer: int, replication: int, actio
 def video_name(name: str) -> str:
     """File name of a sample's source video: ``<name>_rgb.avi``."""
     parse_name(name)
-    return f"{name}_rgb.avi"
+    return f"{name}{VIDEO_SUFFIX}"
 
 
 def in_dataset(sample: NtuName, dataset: str) -> bool:
@@ -144,12 +148,17 @@ def assign(sample: NtuName, dataset: str, protocol: str) -> str | None:
         raise EpamnetError(f"{dataset} has no protocol {protocol!r}; use one of {PROTOCOLS[dataset]}")
     if not in_dataset(sample, dataset):
         return None
+    if is_train(sample, dataset, protocol):
+        return "train"
+    if protocol == "xview" and sample.camera not in XVIEW_TEST_CAMERAS:
+        return None
+    return "test"
+
+
+def is_train(sample: NtuName, dataset: str, protocol: str) -> bool:
+    """Whether ``protocol`` trains on the sample: its performer (xsub), camera (xview) or even setup (xset)."""
     if protocol == "xsub":
-        train = XSUB_TRAIN_SUBJECTS_60 if dataset == "ntu60" else XSUB_TRAIN_SUBJECTS_120
-        return "train" if sample.performer in train else "test"
+        return sample.performer in XSUB_TRAIN_SUBJECTS[dataset]
     if protocol == "xview":
-        if sample.camera in XVIEW_TRAIN_CAMERAS:
-            return "train"
-        return "test" if sample.camera in XVIEW_TEST_CAMERAS else None
-    # xset
-    return "train" if sample.setup % 2 == 0 else "test"
+        return sample.camera in XVIEW_TRAIN_CAMERAS
+    return sample.setup % 2 == 0  # xset

@@ -14,6 +14,8 @@
   followed by a line of ids. The dataset calls the second list "validation"; the
   protocol evaluates on it, so it is our ``test`` part and there is no ``val`` part.
   Which ids go where is read from those files, never hard-coded.
+
+The raw folder holds :data:`VIDEO_FOLDER`, :data:`LABEL_FOLDER` and :data:`SPLIT_FOLDER`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from epamnet.datasets.actions import ActionLabel
+from epamnet.datasets.textfiles import numbered_lines, read_text
 from epamnet.errors import EpamnetError, file_error
 
 VIDEO_RE = re.compile(r"^(\d{4})-([LMR])$")
@@ -30,8 +34,20 @@ CLIP_RE = re.compile(r"^(\d{4}-[LMR])-A(\d{2})-N(\d{2})$")
 
 NUM_CLASSES = 51
 
+#: The raw folder: untrimmed videos ``<VIDEO_FOLDER>/<id><VIDEO_SUFFIX>``, label files
+#: ``<LABEL_FOLDER>/<id>.txt`` and the protocol files under ``<SPLIT_FOLDER>/``.
+VIDEO_FOLDER = "RGB_VIDEO"
+VIDEO_SUFFIX = ".avi"
+LABEL_FOLDER = "Train_Label_PKU_final"
+SPLIT_FOLDER = "Split"
+
 #: Protocol -> its file under ``Split/``.
 SPLIT_FILES: dict[str, str] = {"xsub": "cross-subject.txt", "xview": "cross-view.txt"}
+
+#: The camera views of every sequence, and those the dataset's cross-view file trains on
+#: (the splits stage reads the file; generated datasets write it from these).
+VIEWS: tuple[str, ...] = ("L", "M", "R")
+XVIEW_TRAIN_VIEWS: frozenset[str] = frozenset(("M", "R"))
 
 #: The 51 action names, action id 1 first. They are in alphabetical order, as the dataset's
 #: Actions.xlsx numbers them; transcribed from the label strings of a public PKU-MMD code
@@ -68,17 +84,15 @@ class LabelRow:
 
 
 @dataclass(frozen=True)
-class PkuClip:
-    """A clip name's parts: source ``video`` id, 1-based action ``action`` and position ``index``."""
+class PkuClip(ActionLabel):
+    """A clip name's parts: source ``video`` id, 1-based ``action`` and position ``index``.
+
+    ``label`` is ``action - 1``.
+    """
 
     video: str
     action: int
     index: int
-
-    @property
-    def label(self) -> int:
-        """0-based class index: ``action - 1``."""
-        return self.action - 1
 
     def __str__(self) -> str:
         return format_clip_name(self.video, self.action, self.index)
@@ -136,14 +150,8 @@ def video_of(name: str) -> str:
 def read_label_file(path: str | Path) -> list[LabelRow]:
     """Rows of a label file, in file order. Bad rows name the file and line number."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise file_error(path, f"cannot read the label file ({exc.strerror})", "check the PKU-MMD download") from exc
     rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in numbered_lines(path, "the label file", "check the PKU-MMD download"):
         fields = [f.strip() for f in line.split(",")]
         try:
             if len(fields) != 4:
@@ -182,12 +190,7 @@ def _ids(text: str, path: Path, lineno: int) -> list[str]:
 def read_split_file(path: str | Path) -> SplitLists:
     """Parse a ``Split/cross-*.txt`` file into its training and held-out (test) lists."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise file_error(
-            path, f"cannot read the protocol file ({exc.strerror})", "put the PKU-MMD Split/ folder in place"
-        ) from exc
+    text = read_text(path, "the protocol file", f"put the PKU-MMD {SPLIT_FOLDER}/ folder in place")
     lists: dict[str, list[str]] = {}
     current: str | None = None
     for lineno, line in enumerate(text.splitlines(), start=1):

@@ -1,10 +1,24 @@
-"""One small interface over the datasets, used by the stages.
+"""One adapter per dataset: every fact the pipeline needs about it, behind one interface.
 
-``get_dataset(name)`` returns an object with:
+``get_dataset(name)`` returns an object with these facts:
 
-* ``protocols``: the evaluation protocols of the dataset;
+* ``name``, ``display_name`` (how tables and figures name it) and ``protocols``;
+* ``reported_metric``: the metric its results are reported in (``top1``, or
+  ``mean_class_acc`` for Toyota Smarthome);
+* ``has_validation``: whether its protocols have a validation list (Toyota Smarthome);
+* ``needs_clips``: whether its raw videos are untrimmed and the ``clips`` stage cuts them
+  into action clips, which ``crop`` then reads (PKU-MMD);
+* ``split_folder``: the folder of ``data/raw/<dataset>/`` holding the protocol files
+  that ``splits`` reads (PKU-MMD's ``Split``), or ``None`` where names decide;
+* ``skeletons_file``: the file name of the skeletons a raw folder provides;
+* ``video_folder`` and ``video_suffix``: the raw videos are
+  ``<video_folder>/<video id><video_suffix>`` under ``data/raw/<dataset>/``;
+
+and these rules:
+
 * ``class_names(protocol, num_classes=None)``: the protocol's class list (labels index it);
 * ``video_relpath(frame_dir)``: the source video, relative to ``data/raw/<dataset>/``;
+* ``is_untrimmed(frame_dir)``: whether the name is an untrimmed video, not an action clip;
 * ``assign(frame_dir, protocol)``: ``'train'``, ``'val'``, ``'test'`` or ``None``;
 * ``label(frame_dir, protocol)``: the sample's label under the protocol, or ``None``;
 * ``name_label(frame_dir)``: the label the name itself carries (NTU, PKU clips), or ``None``.
@@ -12,22 +26,25 @@
 Everything is derived from the sample name (``frame_dir``) and the official rules in
 :mod:`~epamnet.datasets.ntu`, :mod:`~epamnet.datasets.pku` and
 :mod:`~epamnet.datasets.toyota`; PKU-MMD's protocols come from its ``Split/`` files.
+:data:`REPORTED_METRIC` and :data:`DISPLAY_NAME` hold two of the facts for every dataset.
 
 Synthetic datasets use the same names with fewer classes (``num_classes``). For NTU and
 PKU they are the first K classes (``A001``.., label ``k`` is action ``k+1``). For Toyota
-they are the first K activities of the synthetic class design
-(:data:`epamnet.prepare.synthetic.design.TOYOTA_NAMES`), and each protocol's list is those
-of its classes that the design uses, in the protocol's own (sorted) order.
+they are the first K activities of :data:`epamnet.datasets.toyota.SYNTHETIC_ACTIVITIES`,
+and each protocol's list is those of its classes that the synthetic dataset uses, in the
+protocol's own (sorted) order.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from epamnet.datasets import PROTOCOLS, ntu, pku, toyota
+from epamnet.datasets import DATASETS, PROTOCOLS, ntu, pku, toyota
 from epamnet.errors import EpamnetError
 
-__all__ = ["Dataset", "NtuDataset", "PkuDataset", "ToyotaDataset", "get_dataset"]
+__all__ = [
+    "DISPLAY_NAME", "REPORTED_METRIC", "Dataset", "NtuDataset", "PkuDataset", "ToyotaDataset", "get_dataset",
+]  # fmt: skip
 
 
 def _check_num_classes(dataset: str, num_classes: int | None, full: int) -> int | None:
@@ -40,10 +57,22 @@ class Dataset:
     """Base of the per-dataset adapters (see the module docstring for the interface)."""
 
     name: str
+    display_name: str
     protocols: tuple[str, ...]
+    reported_metric: str
+    has_validation: bool = False
+    needs_clips: bool = False
+    split_folder: str | None = None
+    video_folder: str
+    video_suffix: str
 
     def __init__(self, num_classes: int | None = None) -> None:
         self.num_classes = num_classes
+
+    @property
+    def skeletons_file(self) -> str:
+        """The skeletons a raw folder provides: ``<name>_2d.pkl`` (mmaction2's naming)."""
+        return f"{self.name}_2d.pkl"
 
     def check_protocol(self, protocol: str) -> None:
         if protocol not in self.protocols:
@@ -52,8 +81,16 @@ class Dataset:
     def class_names(self, protocol: str, num_classes: int | None = None) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def video_relpath(self, frame_dir: str) -> str:
+    def video_id(self, frame_dir: str) -> str:
+        """The raw video a sample comes from (its name checked)."""
         raise NotImplementedError
+
+    def video_relpath(self, frame_dir: str) -> str:
+        return f"{self.video_folder}/{self.video_id(frame_dir)}{self.video_suffix}"
+
+    def is_untrimmed(self, frame_dir: str) -> bool:
+        """Whether ``frame_dir`` names an untrimmed video (one the clips stage still has to cut)."""
+        return False
 
     def assign(self, frame_dir: str, protocol: str) -> str | None:
         raise NotImplementedError
@@ -77,9 +114,15 @@ class Dataset:
 class NtuDataset(Dataset):
     """NTU RGB+D 60 or 120 (names ``SsssCcccPpppRrrrAaaa``)."""
 
+    DISPLAY_NAMES = {"ntu60": "NTU-60", "ntu120": "NTU-120"}
+    reported_metric = "top1"
+    video_folder = ntu.VIDEO_FOLDER
+    video_suffix = ntu.VIDEO_SUFFIX
+
     def __init__(self, name: str, num_classes: int | None = None) -> None:
         super().__init__(_check_num_classes(name, num_classes, ntu.MAX_ACTION[name]))
         self.name = name
+        self.display_name = self.DISPLAY_NAMES[name]
         self.protocols = PROTOCOLS[name]
 
     def class_names(self, protocol: str, num_classes: int | None = None) -> tuple[str, ...]:
@@ -87,8 +130,9 @@ class NtuDataset(Dataset):
         k = _check_num_classes(self.name, num_classes, ntu.MAX_ACTION[self.name]) or self.num_classes
         return ntu.CLASS_NAMES_120[: k or ntu.MAX_ACTION[self.name]]
 
-    def video_relpath(self, frame_dir: str) -> str:
-        return f"nturgb+d_rgb/{ntu.video_name(frame_dir)}"
+    def video_id(self, frame_dir: str) -> str:
+        ntu.parse_name(frame_dir)
+        return frame_dir
 
     def assign(self, frame_dir: str, protocol: str) -> str | None:
         self.check_protocol(protocol)
@@ -112,7 +156,13 @@ class PkuDataset(Dataset):
     """
 
     name = "pku"
+    display_name = "PKU-MMD"
     protocols = PROTOCOLS["pku"]
+    reported_metric = "top1"
+    needs_clips = True
+    split_folder = pku.SPLIT_FOLDER
+    video_folder = pku.VIDEO_FOLDER
+    video_suffix = pku.VIDEO_SUFFIX
 
     def __init__(self, split_dir: str | Path | None = None, num_classes: int | None = None) -> None:
         super().__init__(_check_num_classes("pku", num_classes, pku.NUM_CLASSES))
@@ -124,9 +174,12 @@ class PkuDataset(Dataset):
         k = _check_num_classes("pku", num_classes, pku.NUM_CLASSES) or self.num_classes
         return pku.CLASS_NAMES[: k or pku.NUM_CLASSES]
 
-    def video_relpath(self, frame_dir: str) -> str:
+    def video_id(self, frame_dir: str) -> str:
         """The untrimmed source video (for a clip name: the video it was cut from)."""
-        return f"RGB_VIDEO/{pku.video_of(frame_dir)}.avi"
+        return pku.video_of(frame_dir)
+
+    def is_untrimmed(self, frame_dir: str) -> bool:
+        return pku.VIDEO_RE.match(frame_dir) is not None
 
     def split_lists(self, protocol: str) -> pku.SplitLists:
         """The protocol file's lists (read once per protocol)."""
@@ -134,8 +187,8 @@ class PkuDataset(Dataset):
         if protocol not in self._lists:
             if self.split_dir is None:
                 raise EpamnetError(
-                    "pku: the protocols come from the dataset's Split/ folder and none was given; "
-                    "pass pku_split_dir (data/raw/pku/Split)"
+                    f"pku: the protocols come from the dataset's {self.split_folder}/ folder and none was given; "
+                    f"pass pku_split_dir (data/raw/pku/{self.split_folder})"
                 )
             self._lists.update(pku.load_protocols(self.split_dir, [protocol]))
         return self._lists[protocol]
@@ -144,7 +197,7 @@ class PkuDataset(Dataset):
         return self.split_lists(protocol).assign(pku.video_of(frame_dir))
 
     def name_label(self, frame_dir: str) -> int | None:
-        if pku.VIDEO_RE.match(frame_dir):
+        if self.is_untrimmed(frame_dir):
             return None
         return self._prefix_label(frame_dir, pku.parse_clip_name(frame_dir).label)
 
@@ -157,7 +210,12 @@ class ToyotaDataset(Dataset):
     """Toyota Smarthome (names ``<Activity>_pSS_rRR_vVV_cCC``); labels depend on the protocol."""
 
     name = "toyota"
+    display_name = "Toyota Smarthome"
     protocols = PROTOCOLS["toyota"]
+    reported_metric = "mean_class_acc"
+    has_validation = True
+    video_folder = toyota.VIDEO_FOLDER
+    video_suffix = toyota.VIDEO_SUFFIX
 
     def __init__(self, num_classes: int | None = None) -> None:
         super().__init__(num_classes)
@@ -166,10 +224,8 @@ class ToyotaDataset(Dataset):
 
     @staticmethod
     def _synthetic_activities(num_classes: int) -> tuple[str, ...]:
-        from epamnet.prepare.synthetic.design import TOYOTA_NAMES
-
-        _check_num_classes("toyota", num_classes, len(TOYOTA_NAMES))
-        return TOYOTA_NAMES[:num_classes]
+        _check_num_classes("toyota", num_classes, len(toyota.SYNTHETIC_ACTIVITIES))
+        return toyota.SYNTHETIC_ACTIVITIES[:num_classes]
 
     def class_names(self, protocol: str, num_classes: int | None = None) -> tuple[str, ...]:
         self.check_protocol(protocol)
@@ -180,9 +236,9 @@ class ToyotaDataset(Dataset):
         used = set(self._synthetic_activities(k))
         return tuple(c for c in full if c in used)
 
-    def video_relpath(self, frame_dir: str) -> str:
+    def video_id(self, frame_dir: str) -> str:
         toyota.parse_name(frame_dir)
-        return f"mp4/{frame_dir}.mp4"
+        return frame_dir
 
     def label(self, frame_dir: str, protocol: str) -> int | None:
         activity = toyota.parse_name(frame_dir).activity
@@ -222,3 +278,8 @@ def get_dataset(
     if name == "toyota":
         return ToyotaDataset(num_classes)
     raise EpamnetError(f"unknown dataset {name!r}; use one of {tuple(PROTOCOLS)}")
+
+
+#: The metric each dataset's results are reported in, and how tables and figures name it.
+REPORTED_METRIC: dict[str, str] = {name: get_dataset(name).reported_metric for name in DATASETS}
+DISPLAY_NAME: dict[str, str] = {name: get_dataset(name).display_name for name in DATASETS}

@@ -10,6 +10,8 @@ not part of the CV protocols. A clip whose subject (CS) or camera (CV) is in non
 protocol's lists is in no split.
 
 Official list files hold ``<name>.mp4 <label>`` lines, the last one without a newline.
+
+Synthetic Toyota datasets name their classes after :data:`SYNTHETIC_ACTIVITIES`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from epamnet.datasets import PROTOCOLS
+from epamnet.datasets.textfiles import numbered_lines
 from epamnet.errors import EpamnetError, file_error
 
 NAME_RE = re.compile(r"^([^_\s]+)_p(\d{2})_r(\d{2,})_v(\d{2,})_c(\d{2})$")
+
+#: Where the clips are: ``<VIDEO_FOLDER>/<name><VIDEO_SUFFIX>``.
+VIDEO_FOLDER = "mp4"
+VIDEO_SUFFIX = ".mp4"
 
 #: Cross-subject classes (31), in label order.
 CS_CLASSES: tuple[str, ...] = (
@@ -38,6 +45,18 @@ CV_CLASSES: tuple[str, ...] = (
     "Eat.Attable", "Eat.Snack", "Enter", "Getup", "Leave", "Pour.Frombottle", "Pour.Fromcan",
     "Readbook", "Sitdown", "Takepills", "Uselaptop", "Usetablet", "Usetelephone", "Walk",
 )  # fmt: skip
+
+#: The activities synthetic classes are named after, in synthetic label order (spec
+#: section 10): a K-class synthetic dataset uses the first K. Some are CS-only activities.
+SYNTHETIC_ACTIVITIES: tuple[str, ...] = (
+    "Drink.Fromcup", "Drink.Fromglass", "Drink.Frombottle", "Drink.Fromcan",
+    "Pour.Frombottle", "Pour.Fromcan", "Pour.Fromkettle", "Cook.Stir",
+    "Usetelephone", "Readbook", "Cook.Cleanup", "Cook.Cut",
+    "Sitdown", "Getup", "Laydown", "Cook.Cleandishes",
+    "Walk", "Enter", "Leave", "Makecoffee.Pourwater",
+    "Eat.Attable", "Eat.Snack", "Takepills", "Maketea.Boilwater",
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Groups:
@@ -115,15 +134,9 @@ def assign(clip: ToyotaName, protocol: str) -> str | None:
 def read_list(path: str | Path) -> list[tuple[str, int]]:
     """Entries ``(name without .mp4, label)`` of an official-style list file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise file_error(path, f"cannot read the list ({exc.strerror})", "check the path") from exc
     out = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in numbered_lines(path, "the list", "check the path"):
         parts = line.split()
-        if not parts:
-            continue
         if len(parts) != 2 or not parts[0].endswith(".mp4") or not parts[1].isdigit():
             raise file_error(f"{path}:{lineno}", f"bad line {line!r}", "each line must be '<name>.mp4 <label>'")
         out.append((parts[0][:-4], int(parts[1])))

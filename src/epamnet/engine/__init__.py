@@ -2,7 +2,6 @@
 
 - :func:`train` (``trainer``): one process or ``torchrun`` DDP, checkpoints, metrics, selection.
 - :func:`evaluate` / :func:`write_evaluation` (``evaluate``): 1 clip per sample, each once.
-- :class:`TrainConfig` (``train_config``): validated settings; lr scaled by the real world size.
 - :class:`SingleStreamTask`, :class:`FusionTask` (``tasks``): batch -> (loss, scores, labels).
 - ``metrics``: top-k, confusion matrix, per-class and mean class accuracy.
 

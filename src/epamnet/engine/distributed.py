@@ -151,15 +151,6 @@ def all_gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
     return out
 
 
-def broadcast_object(ctx: DistContext, obj: Any, src: int = 0) -> Any:
-    """Rank ``src``'s ``obj`` on every rank."""
-    if not ctx.distributed:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
-
-
 def broadcast_buffers(ctx: DistContext, module: torch.nn.Module, src: int = 0) -> None:
     """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank.
 

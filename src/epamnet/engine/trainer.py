@@ -44,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from epamnet.config.train import RESUME_FREE_KEYS, RESUME_WARN_KEYS, TrainConfig
 from epamnet.engine import checkpoint as ckpt
 from epamnet.engine.distributed import (
     DistContext,
@@ -58,7 +59,6 @@ from epamnet.engine.evaluate import evaluate, write_csv, write_json
 from epamnet.engine.metrics import MeanClassDefinition
 from epamnet.engine.schedule import build_optimizer, build_scheduler
 from epamnet.engine.tasks import Task
-from epamnet.engine.train_config import RESUME_FREE_KEYS, RESUME_WARN_KEYS, TrainConfig
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_write
 from epamnet.models.convert import check_state_dict

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from epamnet.models.specs import ModelSpec
+from epamnet.config.model import ModelSpec
 
 
 def channel_pool(x: torch.Tensor) -> torch.Tensor:

@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from epamnet.config.model import ModelSpec, check_spec
 from epamnet.errors import EpamnetError
 from epamnet.models.attention import build_attention
 from epamnet.models.convert import load_state_strict
 from epamnet.models.heads import ClassifierHead
-from epamnet.models.specs import ModelSpec, check_spec
 from epamnet.models.xshift import XShiftNet
 
 Stream = Literal["rgb", "pose"]

@@ -18,26 +18,27 @@ a second for the paper model; throughput runs real forwards on the requested dev
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-from epamnet.io.atomic import write_text
+from epamnet.config.model import ModelSpec
+from epamnet.io.tables import csv_text, markdown_table, write_table
 from epamnet.models.epam import EPAMNet
-from epamnet.models.specs import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-#: EPAM-Net's GFLOPs as reported in the paper (Table 1; official README figure).
+#: EPAM-Net's GFLOPs as reported in the paper (Table 1; official README figure), filled in as
+#: ``reported_gflops`` for the paper configuration. Its one definition: the report's Table 1
+#: (:data:`epamnet.report.paper.PAPER_EFFICIENCY`) takes it from here, the layer below.
 PAPER_GFLOPS = 8.1
 
 #: Component rows of the table: name -> submodules of EPAMNet that it sums.
@@ -204,44 +205,57 @@ CSV_COLUMNS = (
 )
 
 
-def write_efficiency_table(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``efficiency.md`` and ``efficiency.csv`` into ``out_dir`` atomically.
+def efficiency_frame(result: dict[str, Any]) -> pd.DataFrame:
+    """The rows of ``efficiency.csv``, as text.
 
-    CSV: one row per component (throughput columns empty), then one ``epam_net`` row per
+    One row per component (throughput columns empty), then one ``epam_net`` row per
     measured batch size with ``batch_size``, ``clips_per_s`` and ``device`` filled.
     """
-    out_dir = Path(out_dir)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in result["components"]:
-        writer.writerow(
-            {
-                "component": row["component"],
-                "params": row["params"],
-                "params_conv_linear": row["params_conv_linear"],
-                "gmacs": f"{row['gmacs']:.4f}",
-                "gflops_mmcv_style": f"{row['gflops_mmcv_style']:.4f}",
-                "reported_gflops": "" if row["reported_gflops"] is None else row["reported_gflops"],
-            }
-        )
-    for t in result["throughput"]:
-        writer.writerow(
-            {
-                "component": "epam_net",
-                "batch_size": t["batch_size"],
-                "clips_per_s": f"{t['clips_per_s']:.3f}",
-                "device": result["device_name"],
-            }
-        )
-    csv_path, md_path = out_dir / "efficiency.csv", out_dir / "efficiency.md"
-    write_text(csv_path, buf.getvalue())
-    write_text(md_path, _markdown(result))
+    empty = dict.fromkeys(CSV_COLUMNS, "")
+    records = [
+        empty | {
+            "component": row["component"],
+            "params": str(row["params"]),
+            "params_conv_linear": str(row["params_conv_linear"]),
+            "gmacs": f"{row['gmacs']:.4f}",
+            "gflops_mmcv_style": f"{row['gflops_mmcv_style']:.4f}",
+            "reported_gflops": "" if row["reported_gflops"] is None else str(row["reported_gflops"]),
+        }
+        for row in result["components"]
+    ]
+    records += [
+        empty | {
+            "component": "epam_net",
+            "batch_size": str(t["batch_size"]),
+            "clips_per_s": f"{t['clips_per_s']:.3f}",
+            "device": result["device_name"],
+        }
+        for t in result["throughput"]
+    ]
+    return pd.DataFrame(records, columns=list(CSV_COLUMNS))
+
+
+def write_efficiency_table(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``efficiency.csv`` and ``efficiency.md`` into ``out_dir`` atomically; (md, csv) paths."""
+    csv_path, md_path = write_table(
+        Path(out_dir) / "efficiency", {"csv": csv_text(efficiency_frame(result)), "md": _markdown(result)}
+    )
     return md_path, csv_path
 
 
 def _markdown(result: dict[str, Any]) -> str:
     rgb, pose = result["inputs"]["rgb"], result["inputs"]["pose"]
+    counts = pd.DataFrame(
+        [
+            [
+                row["component"], f"{row['params']:,}", f"{row['params'] / 1e6:.3f}", f"{row['gmacs']:.4f}",
+                f"{row['gflops_mmcv_style']:.4f}",
+                "" if row["reported_gflops"] is None else f"{row['reported_gflops']:.1f}",
+            ]
+            for row in result["components"]
+        ],
+        columns=["component", "params", "params (M)", "GMACs", "GFLOPs mmcv-style", "paper GFLOPs"],
+    )  # fmt: skip
     lines = [
         f"# EPAM-Net efficiency ({result['spec_name']} configuration, {result['num_classes']} classes)",
         "",
@@ -250,23 +264,20 @@ def _markdown(result: dict[str, Any]) -> str:
         "the convention papers print as GFLOPs. mmcv-style adds BatchNorm (2/element), ReLU and",
         "average pooling (1/element), as mmcv's complexity counter does.",
         "",
-        "| component | params | params (M) | GMACs | GFLOPs mmcv-style | paper GFLOPs |",
-        "|---|---:|---:|---:|---:|---:|",
+        markdown_table(counts, "lrrrrr"),
     ]
-    for row in result["components"]:
-        reported = "" if row["reported_gflops"] is None else f"{row['reported_gflops']:.1f}"
-        lines.append(
-            f"| {row['component']} | {row['params']:,} | {row['params'] / 1e6:.3f} | {row['gmacs']:.4f} "
-            f"| {row['gflops_mmcv_style']:.4f} | {reported} |"
-        )
     if result["throughput"]:
+        speeds = pd.DataFrame(
+            [[str(t["batch_size"]), f"{t['clips_per_s']:.2f}"] for t in result["throughput"]],
+            columns=["batch size", "clips/s"],
+        )
         lines += [
             "",
-            f"Forward throughput on {result['device_name']} ({result['device']}, torch {result['torch']}, "
-            f"{result['threads']} threads), eval mode, after warm-up:",
+            (
+                f"Forward throughput on {result['device_name']} ({result['device']}, torch {result['torch']}, "
+                f"{result['threads']} threads), eval mode, after warm-up:"
+            ),
             "",
-            "| batch size | clips/s |",
-            "|---:|---:|",
+            markdown_table(speeds, "rr"),
         ]
-        lines += [f"| {t['batch_size']} | {t['clips_per_s']:.2f} |" for t in result["throughput"]]
     return "\n".join(lines) + "\n"

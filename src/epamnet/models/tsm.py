@@ -73,19 +73,3 @@ def temporal_shift_naive(x: torch.Tensor, fold_div: int) -> torch.Tensor:
     out[:, fold : 2 * fold, 1:] = x[:, fold : 2 * fold, :-1]
     out[:, 2 * fold :] = x[:, 2 * fold :]
     return out
-
-
-class TemporalShift(torch.nn.Module):
-    """Module wrapper around :func:`temporal_shift` (no parameters)."""
-
-    def __init__(self, fold_div: int) -> None:
-        super().__init__()
-        if fold_div < 2:
-            raise ValueError(f"fold_div must be >= 2, got {fold_div}")
-        self.fold_div = fold_div
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return temporal_shift(x, self.fold_div)
-
-    def extra_repr(self) -> str:
-        return f"fold_div={self.fold_div}"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from epamnet.models.specs import StreamSpec
+from epamnet.config.model import StreamSpec
 from epamnet.models.tsm import temporal_shift
 
 

@@ -283,7 +283,7 @@ def build_estimator(
     where to get it. ``flip_test`` sets the config's ``test_cfg.flip_test`` (averaging
     the heatmaps of the crop and its mirror image: more accurate, about 2x slower).
     ``channels_last`` stores the weights (and so the activations) NHWC, which oneDNN's CPU
-    convolutions run faster (measured: ~25% per crop on 2 cores); results are unchanged
+    convolutions run faster (``benchmarks/bench_pose_batching.py``); results are unchanged
     up to float rounding.
     """
     if not random_init:

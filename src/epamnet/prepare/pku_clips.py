@@ -28,17 +28,22 @@ from typing import Any
 
 from tqdm import tqdm
 
-from epamnet.datasets.pku import LabelRow, format_clip_name, parse_video_id, read_label_file
+from epamnet.datasets.pku import (
+    LABEL_FOLDER,
+    VIDEO_FOLDER,
+    VIDEO_SUFFIX,
+    LabelRow,
+    format_clip_name,
+    parse_video_id,
+    read_label_file,
+)
+from epamnet.datasets.textfiles import numbered_lines
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, iter_frames, video_info
 
 logger = logging.getLogger(__name__)
-
-VIDEO_FOLDER = "RGB_VIDEO"
-LABEL_FOLDER = "Train_Label_PKU_final"
-VIDEO_SUFFIX = ".avi"
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,8 @@ def _row_text(row: LabelRow) -> str:
 
 
 def _row_lines(path: Path) -> list[int]:
-    """Line numbers of the rows :func:`read_label_file` returns (it skips blank lines)."""
-    text = path.read_text(encoding="utf-8")
-    return [i for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    """Line numbers of the rows :func:`read_label_file` returns (the lines that are not blank)."""
+    return [lineno for lineno, _ in numbered_lines(path, "the label file", "check the PKU-MMD download")]
 
 
 def plan_video(raw_dir: Path, video_id: str, skeletons_path: Path) -> VideoPlan:
@@ -78,7 +82,7 @@ def plan_video(raw_dir: Path, video_id: str, skeletons_path: Path) -> VideoPlan:
     except EpamnetError:
         raise file_error(
             skeletons_path, f"frame_dir {video_id!r} is not a PKU-MMD video id (dddd-L/M/R)",
-            "the clips stage needs the skeletons of the untrimmed videos (one per RGB_VIDEO/<id>.avi)",
+            f"the clips stage needs the skeletons of the untrimmed videos (one per {VIDEO_FOLDER}/<id>{VIDEO_SUFFIX})",
         ) from None
     video = raw_dir / VIDEO_FOLDER / f"{video_id}{VIDEO_SUFFIX}"
     labels = raw_dir / LABEL_FOLDER / f"{video_id}.txt"

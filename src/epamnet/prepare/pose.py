@@ -23,7 +23,6 @@ from epamnet.io.skeleton import load_annotation_file, save_annotations
 
 if TYPE_CHECKING:
     from epamnet.config import Pose
-    from epamnet.pose.extract import PoseSettings
 
 logger = logging.getLogger(__name__)
 
@@ -76,11 +75,11 @@ def raw_videos(dataset: str, raw_dir: Path) -> list[tuple[str, Path]]:
 
 def video_labels(dataset: str, names: list[str]) -> dict[str, int]:
     """Labels the names carry (NTU: A###, Toyota: the activity); PKU's untrimmed videos have none (-1)."""
-    if dataset == "pku":
-        return {}
     from epamnet.datasets.registry import get_dataset
 
     info = get_dataset(dataset)
+    if info.needs_clips:
+        return {}
     labels = {}
     for name in names:
         label = info.name_label(name)
@@ -89,29 +88,11 @@ def video_labels(dataset: str, names: list[str]) -> dict[str, int]:
     return labels
 
 
-def pose_settings(pose: Pose) -> PoseSettings:
-    """The extraction settings of ``params.pose``."""
-    from epamnet.pose.extract import PoseSettings
-
-    return PoseSettings(
-        checkpoint=Path(pose.checkpoint),
-        config=pose.config,
-        random_init=pose.random_init,
-        flip_test=pose.flip_test,
-        batch_size=pose.batch_size,
-        max_persons=pose.max_persons,
-        box_source=pose.box_source,
-        box_padding=pose.box_padding,
-        det_config=Path(pose.det_config) if pose.det_config else None,
-        det_checkpoint=Path(pose.det_checkpoint) if pose.det_checkpoint else None,
-        det_score_threshold=pose.det_score_threshold,
-        device=pose.device,
-    )
-
-
 def extract_skeletons(dataset: str, raw_dir: Path, pose: Pose, shard: int, out_pkl: Path) -> int:
     """Shard ``shard`` of ``pose.shards`` of the raw videos through HRNet into ``out_pkl``."""
+    # Lazy: epamnet.pose imports torch, which the provided-skeletons path of ``pose`` never needs.
     from epamnet.pose.extract import extract_shard
+    from epamnet.pose.settings import pose_settings
 
     videos = raw_videos(dataset, raw_dir)
     settings = pose_settings(pose)

@@ -28,7 +28,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from epamnet.datasets import PROTOCOLS, pku
+from epamnet.datasets import PROTOCOLS
 from epamnet.datasets.registry import Dataset, get_dataset
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir
@@ -171,8 +171,12 @@ def make_splits(
     unknown = [p for p in protocols if p not in PROTOCOLS[dataset]]
     if unknown:
         raise EpamnetError(f"splits: {dataset} has no protocol(s) {unknown}; use some of {PROTOCOLS[dataset]}")
-    if dataset == "pku" and pku_split_dir is None:
-        raise EpamnetError("splits: pku needs the dataset's Split/ folder; pass pku_split_dir (data/raw/pku/Split)")
+    split_folder = get_dataset(dataset).split_folder
+    if split_folder is not None and pku_split_dir is None:
+        raise EpamnetError(
+            f"splits: {dataset} needs the dataset's {split_folder}/ folder; "
+            f"pass pku_split_dir (data/raw/{dataset}/{split_folder})"
+        )
 
     annotations_path = Path(annotations_path)
     info = get_dataset(dataset, num_classes=num_classes, pku_split_dir=pku_split_dir)
@@ -180,14 +184,13 @@ def make_splits(
     names = _frame_dirs(annotations, annotations_path)
     logger.info("%s: %d annotated samples in %s", dataset, len(names), annotations_path)
     check_labels(info, annotations, annotations_path)
-    if dataset == "pku":
-        videos = [n for n in names if pku.VIDEO_RE.match(n)]
-        if videos:
-            raise file_error(
-                annotations_path,
-                f"{len(videos)} entries are untrimmed videos (e.g. {videos[0]}), not action clips",
-                "split the clips' annotations (run the clips and crop stages first)",
-            )
+    videos = [n for n in names if info.is_untrimmed(n)]
+    if videos:
+        raise file_error(
+            annotations_path,
+            f"{len(videos)} entries are untrimmed videos (e.g. {videos[0]}), not action clips",
+            "split the clips' annotations (run the clips and crop stages first)",
+        )
 
     splits: dict[str, ProtocolSplit] = {}
     progress = tqdm(protocols, desc=f"splits {dataset}", unit="protocol", disable=not sys.stderr.isatty())
@@ -199,7 +202,7 @@ def make_splits(
                     annotations_path,
                     f"protocol {dataset}/{protocol} has no {part} samples among {len(names)} annotations",
                     "the data must cover the protocol's training and test subjects/cameras/setups"
-                    + (f" (see {pku_split_dir})" if dataset == "pku" else ""),
+                    + (f" (see {pku_split_dir})" if split_folder is not None else ""),
                 )
         _log_split(split)
         splits[protocol] = split

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from epamnet.loader.rgb import RGB_MEAN, RGB_STD
+from epamnet.models.attention_maps import upsample
 from epamnet.report.figures import save_figure
 
 logger = logging.getLogger(__name__)
@@ -53,12 +53,6 @@ def denormalize(imgs: torch.Tensor) -> np.ndarray:
     std = torch.tensor(RGB_STD, dtype=torch.float32).view(1, 3, 1, 1, 1)
     frames = (imgs.detach().float().cpu() * std + mean).clamp(0, 255).round().to(torch.uint8)
     return frames.permute(0, 2, 3, 4, 1).numpy()
-
-
-def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``T x h x w`` maps -> ``T x H x W`` (bilinear, corners aligned to pixel centres)."""
-    t = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
-    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
 def plot_attention(

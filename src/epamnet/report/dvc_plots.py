@@ -7,10 +7,10 @@ epoch), and per stream the test confusion matrix from
 x = actual, y = predicted; it counts the rows). ``dvc metrics show`` lists the
 evaluation ``metrics.json`` of every dataset x protocol x stream.
 
-Validation columns exist only where the protocol has a validation list (Toyota
-Smarthome: CS, CV1, CV2; NTU and PKU-MMD have none), and DVC fails on a y column a
-file lacks, so the accuracy plot asks for them only there. Plot ids are plain words
-joined by '_' because DVC uses them as HTML element ids in the rendered page.
+Validation columns exist only where the protocol has a validation list (the adapter's
+``has_validation``: Toyota Smarthome; NTU and PKU-MMD have none), and DVC fails on a y
+column a file lacks, so the accuracy plot asks for them only there. Plot ids are plain
+words joined by '_' because DVC uses them as HTML element ids in the rendered page.
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 from epamnet.config import STREAMS, Params
+from epamnet.datasets import DATASETS
+from epamnet.datasets.registry import get_dataset
 from epamnet.layout import Layout
 from epamnet.report.paper import DATASET_LABEL, PROTOCOL_LABEL
 
 #: Datasets whose protocols have a validation list (so metrics.csv has val_ columns).
-VALIDATION_DATASETS = frozenset({"toyota"})
+VALIDATION_DATASETS = frozenset(d for d in DATASETS if get_dataset(d).has_validation)
 
 
 def accuracy_columns(dataset: str) -> list[str]:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from epamnet.errors import file_error
 from epamnet.io.atomic import atomic_path
+from epamnet.io.tables import read_csv_table
 from epamnet.report.paper import PAPER_EFFICIENCY, STREAM_LABEL, ReportedEfficiency
 
 logger = logging.getLogger(__name__)
@@ -155,25 +156,22 @@ def read_training_curves(path: str | Path) -> dict[str, np.ndarray]:
     Needs ``epoch`` and ``train_loss``; raises EpamnetError naming the file otherwise.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise file_error(path, "training curves not found", "run the train stage first") from None
-    reader = csv.DictReader(io.StringIO(text))
-    fields = reader.fieldnames or []
+    rerun = "rerun the train stage"
+    frame = read_csv_table(path, absent="training curves not found", absent_fix="run the train stage first", fix=rerun)
+    fields = list(frame.columns)
     for need in ("epoch", "train_loss"):
         if need not in fields:
-            raise file_error(path, f"has no {need!r} column (columns: {fields})", "rerun the train stage")
+            raise file_error(path, f"has no {need!r} column (columns: {fields})", rerun)
+    if frame.empty:
+        raise file_error(path, "has no epochs", rerun)
     cols: dict[str, list[float]] = {f: [] for f in fields}
-    for i, row in enumerate(reader, start=2):
-        for f in fields:
-            cell = (row.get(f) or "").strip()
+    for i, row in enumerate(frame.itertuples(index=False, name=None), start=2):  # i: line in the file
+        for f, text in zip(fields, row, strict=True):
+            cell = text.strip()
             try:
                 cols[f].append(float(cell) if cell else math.nan)
             except ValueError:
-                raise file_error(path, f"line {i}: {f} is {cell!r}, not a number", "rerun the train stage") from None
-    if not cols["epoch"]:
-        raise file_error(path, "has no epochs", "rerun the train stage")
+                raise file_error(path, f"line {i}: {f} is {cell!r}, not a number", rerun) from None
     return {f: np.asarray(v, dtype=float) for f, v in cols.items()}
 
 

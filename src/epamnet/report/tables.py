@@ -12,12 +12,13 @@ machine, libraries and commit behind the numbers, from each evaluation's
 Efficiency: our measured rows (params, GFLOPs as multiply-adds, clips/s) from
 ``epamnet profile``'s ``efficiency.csv``, the counted cost of the configuration we
 trained, and the paper's Table 1 rows (GFLOPs only: the source gives no more).
+
+Each table is a pandas DataFrame of display strings, written through
+:mod:`epamnet.io.tables` (the writer ``epamnet profile`` uses for ``efficiency.*`` too).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import math
@@ -26,20 +27,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from epamnet.datasets import PROTOCOLS
 from epamnet.errors import file_error
-from epamnet.io.atomic import write_text
+from epamnet.io.tables import csv_text, latex_tabular, markdown_table, read_csv_table, write_table
 from epamnet.provenance import PROVENANCE_FILE, machine_label, read_provenance
-from epamnet.report.paper import (
-    DATASET_LABEL,
-    METRIC_LABEL,
-    PAPER_EFFICIENCY,
-    PROTOCOL_LABEL,
-    REPORTED_METRIC,
-    STREAM_LABEL,
-    paper_runs,
-    reported_accuracy,
-)
+from epamnet.report import paper
 
 logger = logging.getLogger(__name__)
 
@@ -69,25 +63,24 @@ def load_eval_metrics(path: str | Path) -> dict[str, Any]:
     """Read one evaluation ``metrics.json`` and check the keys the report uses.
 
     Returns the file's dict; accuracies stay fractions. Raises EpamnetError naming the
-    file when it is not JSON, not a mapping, or lacks/garbles ``top1`` or ``source``.
+    file when it is absent, not JSON, not a mapping, or lacks/garbles ``top1`` or ``source``.
     """
     path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "evaluation metrics not found", "run the evaluate stage first")
+    rerun = "rerun the evaluate stage"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise file_error(path, "evaluation metrics not found", "run the evaluate stage first") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise file_error(path, f"not valid JSON ({exc})", "rerun the evaluate stage") from None
+        raise file_error(path, f"not valid JSON ({exc})", rerun) from None
     if not isinstance(data, dict):
-        raise file_error(path, f"top level is {type(data).__name__}, expected a mapping", "rerun the evaluate stage")
+        raise file_error(path, f"top level is {type(data).__name__}, expected a mapping", rerun)
     if "top1" not in data:
-        raise file_error(path, "has no 'top1'", "rerun the evaluate stage")
+        raise file_error(path, "has no 'top1'", rerun)
     for key in ("top1", "top5", "mean_class_acc"):
         _fraction(path, data, key)
     if data.get("source") not in ("synthetic", "real"):
-        raise file_error(
-            path, f"source is {data.get('source')!r}, expected 'synthetic' or 'real'", "rerun the evaluate stage"
-        )
+        raise file_error(path, f"source is {data.get('source')!r}, expected 'synthetic' or 'real'", rerun)
     return data
 
 
@@ -134,10 +127,16 @@ class ResultRow:
     def synthetic(self) -> bool:
         return self.data == "synthetic"
 
+    @property
+    def label(self) -> str:
+        """'<dataset> <protocol> <stream>' in the tables' words."""
+        dataset, protocol = paper.DATASET_LABEL[self.dataset], paper.PROTOCOL_LABEL[self.protocol]
+        return f"{dataset} {protocol} {paper.STREAM_LABEL[self.stream]}"
+
 
 def table_runs(configured: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The paper's (dataset, protocol) rows plus any configured extra, in registry order."""
-    wanted = set(paper_runs()) | set(configured)
+    wanted = set(paper.paper_runs()) | set(configured)
     order = [(d, p) for d, protos in PROTOCOLS.items() for p in protos]
     return [run for run in order if run in wanted]
 
@@ -154,8 +153,13 @@ def selection_label(selection: str | None, epoch: int | None) -> str:
     if selection == "last_epoch":
         return f"last epoch{at}"
     if selection in ("val_top1", "val_mean_class_acc"):
-        return f"val {METRIC_LABEL[selection[4:]]}{at}"
+        return f"val {paper.METRIC_LABEL[selection[4:]]}{at}"
     return f"{selection or 'unknown'}{at}"
+
+
+def _reported(dataset: str, protocol: str, stream: str) -> paper.ReportedAccuracy | None:
+    """The paper's number for a row: the paper reports the fused model only."""
+    return paper.reported_accuracy(dataset, protocol) if stream == "fusion" else None
 
 
 def result_row(
@@ -166,19 +170,19 @@ def result_row(
     provenance: Mapping[str, Any] | None = None,
 ) -> ResultRow:
     """The table row of one run from its evaluation metrics (None: not run) and provenance."""
-    metric = REPORTED_METRIC[dataset]
-    reported = reported_accuracy(dataset, protocol) if stream == "fusion" else None
-    paper = reported.value if reported is not None else None
+    metric = paper.REPORTED_METRIC[dataset]
+    reported = _reported(dataset, protocol, stream)
+    theirs = reported.value if reported is not None else None
     if metrics is None:
         return ResultRow(
-            dataset, protocol, stream, metric, ours=None, paper=paper, difference=None, data=NOT_RUN, selection="",
+            dataset, protocol, stream, metric, ours=None, paper=theirs, difference=None, data=NOT_RUN, selection="",
             selected_epoch=None, top1=None, top5=None, mean_class_acc=None, test_clips=None,
         )  # fmt: skip
     ours = _percent(metrics.get(metric))
     data = str(metrics["source"])
     diff = None
-    if data == "real" and ours is not None and paper is not None:
-        diff = ours - paper
+    if data == "real" and ours is not None and theirs is not None:
+        diff = ours - theirs
     epoch = metrics.get("selected_epoch")
     clips = metrics.get("test_clips", metrics.get("num_samples"))
     return ResultRow(
@@ -187,7 +191,7 @@ def result_row(
         stream=stream,
         metric=metric,
         ours=ours,
-        paper=paper,
+        paper=theirs,
         difference=diff,
         data=data,
         selection=selection_label(metrics.get("selection"), epoch),
@@ -219,6 +223,10 @@ def _num(value: float | None, digits: int = 1, signed: bool = False) -> str:
     return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
+def _int(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
 RESULTS_CSV_COLUMNS = (
     "dataset", "protocol", "stream", "metric", "ours", "paper", "difference", "data", "synthetic",
     "selection", "selected_epoch", "top1", "top5", "mean_class_acc", "test_clips", "status", "paper_source",
@@ -226,23 +234,24 @@ RESULTS_CSV_COLUMNS = (
 )  # fmt: skip
 
 
+def _paper_source(r: ResultRow) -> str:
+    """Where the row's paper number comes from; '' where the paper reports none."""
+    reported = _reported(r.dataset, r.protocol, r.stream)
+    return reported.source if reported is not None else ""
+
+
 def results_csv(rows: Sequence[ResultRow]) -> str:
     """CSV text: percentages with 2 decimals (paper: 1), empty cells where nothing exists."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(RESULTS_CSV_COLUMNS)
-    for r in rows:
-        rep = reported_accuracy(r.dataset, r.protocol) if r.stream == "fusion" else None
-        writer.writerow(
-            [
-                r.dataset, r.protocol, r.stream, r.metric, _num(r.ours, 2), _num(r.paper, 1),
-                _num(r.difference, 2), r.data, "" if r.data == NOT_RUN else str(r.synthetic).lower(),
-                r.selection, "" if r.selected_epoch is None else r.selected_epoch, _num(r.top1, 2),
-                _num(r.top5, 2), _num(r.mean_class_acc, 2), "" if r.test_clips is None else r.test_clips,
-                r.status, rep.source if rep is not None else "", r.machine,
-            ]
-        )  # fmt: skip
-    return buf.getvalue()
+    cells = [
+        [
+            r.dataset, r.protocol, r.stream, r.metric, _num(r.ours, 2), _num(r.paper, 1), _num(r.difference, 2),
+            r.data, "" if r.data == NOT_RUN else str(r.synthetic).lower(), r.selection, _int(r.selected_epoch),
+            _num(r.top1, 2), _num(r.top5, 2), _num(r.mean_class_acc, 2), _int(r.test_clips), r.status,
+            _paper_source(r), r.machine,
+        ]
+        for r in rows
+    ]  # fmt: skip
+    return csv_text(pd.DataFrame(cells, columns=RESULTS_CSV_COLUMNS))
 
 
 def _ours_cell(r: ResultRow, mark: str, machine_mark: str = "") -> str:
@@ -292,10 +301,7 @@ class Machines:
             return None
         if not self.labels:
             return f"All rows: {NOT_RECORDED}."
-        names = "; ".join(
-            f"{DATASET_LABEL[r.dataset]} {PROTOCOL_LABEL[r.protocol]} {STREAM_LABEL[r.stream]}" for r in self.unrecorded
-        )
-        return f"{names}: {NOT_RECORDED}."
+        return f"{'; '.join(r.label for r in self.unrecorded)}: {NOT_RECORDED}."
 
 
 def machines(rows: Sequence[ResultRow]) -> Machines:
@@ -326,23 +332,22 @@ def _md_mark(m: Machines, r: ResultRow) -> str:
 def results_markdown(rows: Sequence[ResultRow]) -> str:
     """The results table in Markdown, with the notes that say how to read it."""
     m = machines(rows)
+    cells = [
+        [
+            paper.DATASET_LABEL[r.dataset], paper.PROTOCOL_LABEL[r.protocol], paper.STREAM_LABEL[r.stream],
+            paper.METRIC_LABEL[r.metric], _ours_cell(r, " †", _md_mark(m, r)), _num(r.paper),
+            _num(r.difference, 2, True), "**synthetic** †" if r.synthetic else r.data, r.selection,
+        ]
+        for r in rows
+    ]  # fmt: skip
+    columns = ["Dataset", "Protocol", "Stream", "Metric", "Ours", "Paper", "Difference", "Data", "Model selection"]
     lines = [
         "# EPAM-Net results: ours beside the paper's",
         "",
         "Accuracy in % on the test list, 1 clip per video: top-1, and mean class accuracy for Toyota",
         "Smarthome (as the paper reports it). Paper numbers exist for the fused model only.",
         "",
-        "| Dataset | Protocol | Stream | Metric | Ours | Paper | Difference | Data | Model selection |",
-        "|---|---|---|---|---:|---:|---:|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {DATASET_LABEL[r.dataset]} | {PROTOCOL_LABEL[r.protocol]} | {STREAM_LABEL[r.stream]} "
-            f"| {METRIC_LABEL[r.metric]} | {_ours_cell(r, ' †', _md_mark(m, r))} | {_num(r.paper)} "
-            f"| {_num(r.difference, 2, True)} "
-            f"| {'**synthetic** †' if r.synthetic else r.data} | {r.selection} |"
-        )
-    lines += [
+        markdown_table(pd.DataFrame(cells, columns=columns), "llllrrrll"),
         "",
         f"† {SYNTHETIC_NOTE}",
         "",
@@ -375,37 +380,45 @@ def latex_escape(text: str) -> str:
     return "".join(out)
 
 
-def results_latex(rows: Sequence[ResultRow]) -> str:
-    """The results table as a booktabs ``table`` environment."""
+def _latex_table(tabular: str, caption: str, label: str, notes: Sequence[str] = ()) -> str:
+    """A booktabs ``tabular`` in a ``table`` float, with ``notes`` (lines) under it."""
     lines = [
         "% Generated by `epamnet report`; needs \\usepackage{booktabs}.",
         "\\begin{table}[t]",
         "\\centering",
-        "\\caption{EPAM-Net accuracy (\\%, 1 clip): ours beside the paper's. Top-1; mean class accuracy "
-        "for Toyota Smarthome. $^\\dagger$Synthetic data: not comparable to the paper.}",
-        "\\label{tab:epamnet-results}",
-        "\\begin{tabular}{lllrrrl}",
-        "\\toprule",
-        "Dataset & Protocol & Stream & Ours & Paper & Diff. & Data \\\\",
-        "\\midrule",
+        f"\\caption{{{caption}}}",
+        f"\\label{{{label}}}",
+        tabular.rstrip("\n"),
+        *notes,
+        "\\end{table}",
     ]
+    return "\n".join(lines) + "\n"
+
+
+RESULTS_CAPTION = (
+    "EPAM-Net accuracy (\\%, 1 clip): ours beside the paper's. Top-1; mean class accuracy "
+    "for Toyota Smarthome. $^\\dagger$Synthetic data: not comparable to the paper."
+)
+
+
+def results_latex(rows: Sequence[ResultRow]) -> str:
+    """The results table as a booktabs ``table`` environment, a rule between (dataset, protocol) groups."""
     m = machines(rows)
-    previous = None
+    cells = []
     for r in rows:
-        if previous is not None and (r.dataset, r.protocol) != previous:
-            lines.append("\\midrule")
-        previous = (r.dataset, r.protocol)
         n = m.number(r)
         mark = "" if n is None else f"\\textsuperscript{{[{n}]}}"
         ours = _ours_cell(r, "$^\\dagger$", mark) if r.data != NOT_RUN else "\\multicolumn{1}{r}{not run}"
-        cells = [
-            latex_escape(DATASET_LABEL[r.dataset]), latex_escape(PROTOCOL_LABEL[r.protocol]),
-            latex_escape(STREAM_LABEL[r.stream]), ours, _num(r.paper), _num(r.difference, 2, True),
+        cells.append([
+            latex_escape(paper.DATASET_LABEL[r.dataset]), latex_escape(paper.PROTOCOL_LABEL[r.protocol]),
+            latex_escape(paper.STREAM_LABEL[r.stream]), ours, _num(r.paper), _num(r.difference, 2, True),
             "synthetic$^\\dagger$" if r.synthetic else latex_escape(r.data),
-        ]  # fmt: skip
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", *_provenance_latex(m), "\\end{table}"]
-    return "\n".join(lines) + "\n"
+        ])  # fmt: skip
+    runs = [(r.dataset, r.protocol) for r in rows]
+    groups = [i for i in range(1, len(runs)) if runs[i] != runs[i - 1]]
+    frame = pd.DataFrame(cells, columns=["Dataset", "Protocol", "Stream", "Ours", "Paper", "Diff.", "Data"])
+    tabular = latex_tabular(frame, "lllrrrl", midrule_before=groups)
+    return _latex_table(tabular, RESULTS_CAPTION, "tab:epamnet-results", _provenance_latex(m))
 
 
 def _provenance_latex(m: Machines) -> list[str]:
@@ -423,10 +436,8 @@ def _provenance_latex(m: Machines) -> list[str]:
 
 def write_results_table(rows: Sequence[ResultRow], out_dir: str | Path) -> list[Path]:
     """Write ``results.md``, ``results.csv`` and ``results.tex`` into ``out_dir`` atomically."""
-    out_dir = Path(out_dir)
-    paths = [out_dir / "results.md", out_dir / "results.csv", out_dir / "results.tex"]
-    for path, text in zip(paths, (results_markdown(rows), results_csv(rows), results_latex(rows)), strict=True):
-        write_text(path, text)
+    texts = {"md": results_markdown(rows), "csv": results_csv(rows), "tex": results_latex(rows)}
+    paths = write_table(Path(out_dir) / "results", texts)
     logger.info("results table: %d rows (%d run) -> %s", len(rows), sum(r.status == "ok" for r in rows), out_dir)
     return paths
 
@@ -450,6 +461,7 @@ class EfficiencyRow:
     source: str = ""
 
 
+#: The columns of ``epamnet profile``'s efficiency.csv that the comparison reads.
 PROFILE_COLUMNS = (
     "component", "params", "gmacs", "gflops_mmcv_style", "reported_gflops", "batch_size", "clips_per_s", "device",
 )  # fmt: skip
@@ -474,17 +486,16 @@ def read_profile_csv(path: str | Path) -> list[EfficiencyRow]:
     batch size 1 (else the smallest measured), with the device named in ``note``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise file_error(path, "efficiency table not found", "run `epamnet profile` first") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in PROFILE_COLUMNS if c not in (reader.fieldnames or [])]
+    rerun = "rerun `epamnet profile`"
+    frame = read_csv_table(
+        path, absent="efficiency table not found", absent_fix="run `epamnet profile` first", fix=rerun
+    )
+    missing = [c for c in PROFILE_COLUMNS if c not in frame.columns]
     if missing:
-        raise file_error(path, f"lacks columns {missing}", "rerun `epamnet profile`")
+        raise file_error(path, f"lacks columns {missing}", rerun)
     counts: dict[str, dict[str, Any]] = {}
     speeds: list[tuple[int, float, str]] = []
-    for row in reader:
+    for row in frame.to_dict("records"):
         comp = row["component"]
         batch = _cell_number(path, row, "batch_size", int)
         if batch is not None:
@@ -500,7 +511,7 @@ def read_profile_csv(path: str | Path) -> list[EfficiencyRow]:
                 "paper_config": _cell_number(path, row, "reported_gflops", float) is not None,
             }
     if "epam_net" not in counts:
-        raise file_error(path, "has no 'epam_net' row", "rerun `epamnet profile`")
+        raise file_error(path, "has no 'epam_net' row", rerun)
     config = "paper configuration" if counts["epam_net"]["paper_config"] else "profiled configuration"
     speed = min(speeds) if speeds else None
     rows = []
@@ -531,24 +542,21 @@ def paper_efficiency_rows() -> list[EfficiencyRow]:
         EfficiencyRow(
             method=e.method, config="as published", origin="paper", params=None, gflops=e.gflops,
             gflops_mmcv=None, clips_per_s=None, source=e.source,
-        )  # fmt: skip
-        for e in PAPER_EFFICIENCY
+        )
+        for e in paper.PAPER_EFFICIENCY
     ]
 
 
 def efficiency_csv(rows: Sequence[EfficiencyRow]) -> str:
-    buf = io.StringIO()
-    fields = [f for f in asdict(rows[0])] if rows else list(EfficiencyRow.__dataclass_fields__)
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        d = asdict(r)
-        for key in ("gflops", "gflops_mmcv"):
-            d[key] = "" if d[key] is None else f"{d[key]:.4f}"
-        d["clips_per_s"] = "" if r.clips_per_s is None else f"{r.clips_per_s:.3f}"
-        d["params"] = "" if r.params is None else r.params
-        writer.writerow(d)
-    return buf.getvalue()
+    """CSV text: every field of :class:`EfficiencyRow`; GFLOPs with 4 decimals, clips/s with 3."""
+    records = [
+        asdict(r) | {
+            "params": _int(r.params), "gflops": _num(r.gflops, 4), "gflops_mmcv": _num(r.gflops_mmcv, 4),
+            "clips_per_s": _num(r.clips_per_s, 3),
+        }
+        for r in rows
+    ]  # fmt: skip
+    return csv_text(pd.DataFrame(records, columns=list(EfficiencyRow.__dataclass_fields__)))
 
 
 def _gflops(value: float | None) -> str:
@@ -562,7 +570,31 @@ def _params_m(n: int | None) -> str:
     return "" if n is None else f"{n / 1e6:.3f}"
 
 
+def _ratio_line(rows: Sequence[EfficiencyRow]) -> list[str]:
+    """How many times our measured EPAM-Net GFLOPs the costliest paper method takes; [] without both."""
+    ours = next((r for r in rows if r.origin == "measured" and r.method == "EPAM-Net"), None)
+    published = [r for r in rows if r.origin == "paper" and r.gflops]
+    worst = max(published, key=lambda r: r.gflops or 0.0, default=None)
+    own = next((r for r in published if r.method == "EPAM-Net"), None)
+    if ours is None or not ours.gflops or worst is None or own is None or not worst.gflops or not own.gflops:
+        return []
+    ratio_ours, ratio_paper = worst.gflops / ours.gflops, worst.gflops / own.gflops
+    return [
+        "",
+        (
+            f"{worst.method} / EPAM-Net: {ratio_ours:.1f}x the GFLOPs with our measured {ours.gflops:.2f} "
+            f"({ratio_paper:.1f}x with the paper's {own.gflops})."
+        ),
+    ]
+
+
 def efficiency_markdown(rows: Sequence[EfficiencyRow]) -> str:
+    cells = [
+        [r.method, r.config, r.origin, _params_m(r.params), _gflops(r.gflops), _gflops(r.gflops_mmcv),
+         _num(r.clips_per_s, 2), r.note]
+        for r in rows
+    ]  # fmt: skip
+    columns = ["Method", "Configuration", "Origin", "Params (M)", "GFLOPs", "GFLOPs mmcv-style", "Clips/s", "Note"]
     lines = [
         "# Efficiency: parameters, GFLOPs and speed",
         "",
@@ -571,52 +603,26 @@ def efficiency_markdown(rows: Sequence[EfficiencyRow]) -> str:
         "measured: `epamnet profile` (results/tables/efficiency.csv); counted: the configuration",
         "this pipeline trained (params.yaml `model`); paper: Table 1 of the paper (GFLOPs only).",
         "",
-        "| Method | Configuration | Origin | Params (M) | GFLOPs | GFLOPs mmcv-style | Clips/s | Note |",
-        "|---|---|---|---:|---:|---:|---:|---|",
+        markdown_table(pd.DataFrame(cells, columns=columns), "lllrrrrl"),
+        *_ratio_line(rows),
+        "",
+        "Empty cells: not reported in the paper's material, or not measured; nothing is estimated.",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r.method} | {r.config} | {r.origin} | {_params_m(r.params)} | {_gflops(r.gflops)} "
-            f"| {_gflops(r.gflops_mmcv)} | {_num(r.clips_per_s, 2)} | {r.note} |"
-        )
-    ours = next((r for r in rows if r.origin == "measured" and r.method == "EPAM-Net"), None)
-    if ours is not None and ours.gflops:
-        paper = [r for r in rows if r.origin == "paper" and r.gflops]
-        worst = max(paper, key=lambda r: r.gflops or 0.0, default=None)
-        own = next((r for r in paper if r.method == "EPAM-Net"), None)
-        if worst is not None and own is not None:
-            lines += ["", f"{worst.method} / EPAM-Net: {worst.gflops / ours.gflops:.1f}x the GFLOPs with our measured "
-                      f"{ours.gflops:.2f} ({worst.gflops / own.gflops:.1f}x with the paper's {own.gflops})."]  # fmt: skip
-    lines += ["", "Empty cells: not reported in the paper's material, or not measured; nothing is estimated."]
     return "\n".join(lines) + "\n"
 
 
 def efficiency_latex(rows: Sequence[EfficiencyRow]) -> str:
-    lines = [
-        "% Generated by `epamnet report`; needs \\usepackage{booktabs}.",
-        "\\begin{table}[t]",
-        "\\centering",
-        "\\caption{Parameters, GFLOPs (multiply-adds, 1 clip) and speed. Paper rows: Table 1 of the paper.}",
-        "\\label{tab:epamnet-efficiency}",
-        "\\begin{tabular}{lllrrr}",
-        "\\toprule",
-        "Method & Configuration & Origin & Params (M) & GFLOPs & Clips/s \\\\",
-        "\\midrule",
-    ]
-    for r in rows:
-        cells = [
-            latex_escape(r.method), latex_escape(r.config), r.origin, _params_m(r.params), _gflops(r.gflops),
-            _num(r.clips_per_s, 2),
-        ]  # fmt: skip
-        lines.append(" & ".join(cells) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-    return "\n".join(lines) + "\n"
+    cells = [
+        [latex_escape(r.method), latex_escape(r.config), r.origin, _params_m(r.params), _gflops(r.gflops),
+         _num(r.clips_per_s, 2)]
+        for r in rows
+    ]  # fmt: skip
+    frame = pd.DataFrame(cells, columns=["Method", "Configuration", "Origin", "Params (M)", "GFLOPs", "Clips/s"])
+    caption = "Parameters, GFLOPs (multiply-adds, 1 clip) and speed. Paper rows: Table 1 of the paper."
+    return _latex_table(latex_tabular(frame, "lllrrr"), caption, "tab:epamnet-efficiency")
 
 
 def write_efficiency_comparison(rows: Sequence[EfficiencyRow], out_dir: str | Path) -> list[Path]:
     """Write ``efficiency_comparison.{md,csv,tex}`` (``efficiency.*`` belong to ``profile``)."""
-    out_dir = Path(out_dir)
-    paths = [out_dir / f"efficiency_comparison.{ext}" for ext in ("md", "csv", "tex")]
-    for path, text in zip(paths, (efficiency_markdown(rows), efficiency_csv(rows), efficiency_latex(rows)), strict=True):
-        write_text(path, text)
-    return paths
+    texts = {"md": efficiency_markdown(rows), "csv": efficiency_csv(rows), "tex": efficiency_latex(rows)}
+    return write_table(Path(out_dir) / "efficiency_comparison", texts)

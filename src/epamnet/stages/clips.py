@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from epamnet.config import Params
+from epamnet.datasets import DATASETS
+from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError
 from epamnet.layout import Layout
 from epamnet.stages.checks import dataset_arg
@@ -10,8 +12,11 @@ from epamnet.stages.checks import dataset_arg
 
 def run(params: Params, dataset: str) -> None:
     ds = dataset_arg(params, dataset)
-    if ds != "pku":
-        raise EpamnetError(f"clips: only PKU-MMD has untrimmed videos to cut, not {ds!r}; run it with --dataset pku")
+    if not get_dataset(ds).needs_clips:
+        cut = next(d for d in map(get_dataset, DATASETS) if d.needs_clips)
+        raise EpamnetError(
+            f"clips: only {cut.display_name} has untrimmed videos to cut, not {ds!r}; run it with --dataset {cut.name}"
+        )
     lay = Layout.from_params(params)
     from epamnet.prepare.pku_clips import make_clips
 

@@ -6,18 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from epamnet.config import Params
+from epamnet.datasets.registry import get_dataset
 from epamnet.layout import Layout
 from epamnet.stages.checks import dataset_arg, shard_arg
 
 
 def _video_finder(lay: Layout, ds: str) -> Callable[[str], Path]:
-    """Map a sample's frame_dir to the video ``crop`` reads."""
-    if ds == "pku":
-        clips = lay.clips(ds) / "videos"
-        return lambda name: clips / f"{name}.mp4"
-    from epamnet.datasets.registry import get_dataset
-
-    raw, info = lay.raw(ds), get_dataset(ds)
+    """Map a sample's frame_dir to the video ``crop`` reads: its action clip, or its raw video."""
+    info = get_dataset(ds)
+    if info.needs_clips:
+        return lambda name: lay.clip_video(ds, name)
+    raw = lay.raw(ds)
     return lambda name: raw / info.video_relpath(name)
 
 

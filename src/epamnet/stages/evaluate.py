@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from epamnet.config import Params, param_values
+from epamnet.datasets.registry import REPORTED_METRIC
 from epamnet.engine.distributed import resolve_device
 from epamnet.engine.evaluate import evaluate, write_evaluation
 from epamnet.layout import Layout
@@ -16,7 +17,6 @@ from epamnet.provenance import stage_provenance, write_provenance
 from epamnet.runtime import set_torch_threads
 from epamnet.stages.checks import dataset_arg, protocol_arg
 from epamnet.stages.streams import (
-    REPORTED_METRIC,
     build_dataset,
     param_keys,
     read_split,

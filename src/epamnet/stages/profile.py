@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from epamnet.config import Params
+from epamnet.config.model import paper_spec
 from epamnet.layout import Layout
 from epamnet.models.profile import profile_epamnet, write_efficiency_table
-from epamnet.models.specs import paper_spec
 from epamnet.runtime import set_torch_threads
 
 

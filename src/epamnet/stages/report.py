@@ -30,11 +30,11 @@ import numpy as np
 import torch
 
 from epamnet.config import STREAMS, Params
+from epamnet.config.model import ModelSpec, paper_spec
 from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_dir
 from epamnet.io.jsonfile import read_json_mapping
 from epamnet.layout import Layout
-from epamnet.models.specs import ModelSpec, paper_spec
 from epamnet.provenance import PROVENANCE_FILE
 from epamnet.report import figures as fig
 from epamnet.report.attention import attention_figure
@@ -112,9 +112,9 @@ def _fusion_attention(
     params: Params, dataset: str, protocol: str, num_classes: int, clips: int, out: Path
 ) -> Path | None:
     """Attention figure of the trained fused model on ``clips`` test clips spread over the list."""
-    from epamnet.stages.streams import build_dataset, read_split, split_file
     from epamnet.models.convert import load_state_strict, read_checkpoint
     from epamnet.models.epam import build_model
+    from epamnet.stages.streams import build_dataset, read_split, split_file
 
     lay = Layout.from_params(params)
     weights = lay.model_file(dataset, protocol, "fusion")

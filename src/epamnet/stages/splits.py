@@ -20,6 +20,6 @@ def run(params: Params, dataset: str) -> None:
         lay.splits(ds),
         list(entry.protocols),
         num_classes=num_classes,
-        pku_split_dir=lay.raw(ds) / "Split" if ds == "pku" else None,
+        pku_split_dir=lay.protocol_files(ds),
         source=entry.source,
     )

@@ -8,7 +8,6 @@ into a loss and scores, and the facts that define a training run besides ``train
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -27,10 +26,6 @@ from epamnet.engine.tasks import FusionTask, SingleStreamTask
 from epamnet.errors import EpamnetError
 from epamnet.io.digest import sha256_file
 from epamnet.layout import Layout
-
-#: The metric each dataset's results are reported in (Toyota: mean class accuracy).
-REPORTED_METRIC = {"ntu60": "top1", "ntu120": "top1", "pku": "top1", "toyota": "mean_class_acc"}
-
 
 def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
     """Clip lengths and sizes from the model spec; transforms from ``data``."""
@@ -101,8 +96,7 @@ def run_info(
     it starts from (hashes).
     A re-run after a change to any of them must not resume, or republish, the old run.
     """
-    spec = dataclasses.asdict(params.model_spec())
-    spec.pop("name", None)
+    spec = params.model_spec().to_dict()
     return json.loads(json.dumps({
         "model": spec,
         "data": params.data.model_dump(),

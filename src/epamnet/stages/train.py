@@ -16,7 +16,6 @@ With ``train.<stream>.nproc_per_node`` > 1 the command re-runs itself under torc
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from epamnet.config import Params, param_values
+from epamnet.datasets.registry import REPORTED_METRIC
 from epamnet.engine.distributed import distributed, resolve_device, world_size_from_env
 from epamnet.engine.launch import maybe_relaunch
 from epamnet.engine.trainer import seed_everything, stale_checkpoint, train
@@ -36,7 +36,6 @@ from epamnet.provenance import stage_provenance, write_provenance
 from epamnet.runtime import set_torch_threads
 from epamnet.stages.checks import dataset_arg, protocol_arg
 from epamnet.stages.streams import (
-    REPORTED_METRIC,
     build_dataset,
     param_keys,
     read_split,
@@ -75,7 +74,7 @@ def run(
     num_classes = split["num_classes"]
     has_val = bool(split.get("val"))
     metric = REPORTED_METRIC[ds]
-    cfg = dataclasses.replace(cfg, selection="val_mean_class_acc" if metric == "mean_class_acc" else "val_top1")
+    cfg = cfg.replace(selection="val_mean_class_acc" if metric == "mean_class_acc" else "val_top1")
 
     seed_everything(cfg.seed)
     model = build_model(params.model_spec(), num_classes, stream)

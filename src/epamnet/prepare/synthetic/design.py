@@ -1,4 +1,4 @@
-"""Class design and generation settings of the synthetic datasets.
+"""Class design of the synthetic datasets (their sizes: :class:`epamnet.config.synthetic.SyntheticSpec`).
 
 Classes come in groups of four. A group has one coarse motion (easy for both
 streams); inside a group, the four classes are the 2 x 2 combinations of
@@ -67,11 +67,11 @@ label files hold ``label + 1``.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from epamnet.config.synthetic import MAX_CLASSES
+from epamnet.datasets.toyota import CS_CLASSES, CV_CLASSES, SYNTHETIC_ACTIVITIES
 from epamnet.errors import EpamnetError
 
 #: Coarse motion of each group, in group order.
@@ -96,34 +96,8 @@ OBJECTS: dict[str, tuple[str, tuple[int, int, int]]] = {
 }
 _OBJECT_PAIRS: tuple[tuple[str, str], ...] = (("red box", "blue disc"), ("green triangle", "yellow bar"))
 
-#: Toyota Smarthome activity names used for the classes, in label order (spec section 10).
-TOYOTA_NAMES: tuple[str, ...] = (
-    "Drink.Fromcup", "Drink.Fromglass", "Drink.Frombottle", "Drink.Fromcan",
-    "Pour.Frombottle", "Pour.Fromcan", "Pour.Fromkettle", "Cook.Stir",
-    "Usetelephone", "Readbook", "Cook.Cleanup", "Cook.Cut",
-    "Sitdown", "Getup", "Laydown", "Cook.Cleandishes",
-    "Walk", "Enter", "Leave", "Makecoffee.Pourwater",
-    "Eat.Attable", "Eat.Snack", "Takepills", "Maketea.Boilwater",
-)  # fmt: skip
-
-#: The real Toyota Smarthome cross-subject class list (31), sorted by plain string order.
-TOYOTA_CS_CLASSES: tuple[str, ...] = tuple(sorted((
-    "Cook.Cleandishes", "Cook.Cleanup", "Cook.Cut", "Cook.Stir", "Cook.Usestove", "Cutbread",
-    "Drink.Frombottle", "Drink.Fromcan", "Drink.Fromcup", "Drink.Fromglass", "Eat.Attable",
-    "Eat.Snack", "Enter", "Getup", "Laydown", "Leave", "Makecoffee.Pourgrains",
-    "Makecoffee.Pourwater", "Maketea.Boilwater", "Maketea.Insertteabag", "Pour.Frombottle",
-    "Pour.Fromcan", "Pour.Fromkettle", "Readbook", "Sitdown", "Takepills", "Uselaptop",
-    "Usetablet", "Usetelephone", "Walk", "WatchTV",
-)))  # fmt: skip
-
-#: The real Toyota Smarthome cross-view class list (19).
-TOYOTA_CV_CLASSES: tuple[str, ...] = tuple(sorted((
-    "Cutbread", "Drink.Frombottle", "Drink.Fromcan", "Drink.Fromcup", "Drink.Fromglass",
-    "Eat.Attable", "Eat.Snack", "Enter", "Getup", "Leave", "Pour.Frombottle", "Pour.Fromcan",
-    "Readbook", "Sitdown", "Takepills", "Uselaptop", "Usetablet", "Usetelephone", "Walk",
-)))  # fmt: skip
-
-MAX_CLASSES = len(GROUPS) * 4
+# Four classes per group (2 variants x 2 objects): the schema's bound on synthetic.num_classes.
+assert len(GROUPS) * len(VARIANTS) * 2 == MAX_CLASSES == len(SYNTHETIC_ACTIVITIES)
 
 
 @dataclass(frozen=True)
@@ -141,12 +115,12 @@ class ClassSpec:
 
     @property
     def toyota_name(self) -> str:
-        return TOYOTA_NAMES[self.label]
+        return SYNTHETIC_ACTIVITIES[self.label]
 
     @property
     def toyota_cs_label(self) -> int:
         """Index of the Toyota activity name in the real 31-class CS list."""
-        return TOYOTA_CS_CLASSES.index(self.toyota_name)
+        return CS_CLASSES.index(self.toyota_name)
 
     def as_dict(self) -> dict[str, Any]:
         """The MANIFEST row of this class."""
@@ -156,7 +130,7 @@ class ClassSpec:
             "pku_label": self.label + 1,
             "toyota_name": self.toyota_name,
             "toyota_cs_label": self.toyota_cs_label,
-            "toyota_in_cv": self.toyota_name in TOYOTA_CV_CLASSES,
+            "toyota_in_cv": self.toyota_name in CV_CLASSES,
             "group": GROUPS[self.group],
             "variant": VARIANTS[self.variant],
             "motion": self.motion,
@@ -178,106 +152,3 @@ def class_design(num_classes: int) -> list[ClassSpec]:
         variant, obj = divmod(rest, 2)
         out.append(ClassSpec(label, group, variant, _OBJECT_PAIRS[group % 2][obj]))
     return out
-
-
-@dataclass(frozen=True)
-class SyntheticSpec:
-    """Sizes of the synthetic datasets. Defaults generate all three in well under a minute.
-
-    Frame counts are inclusive ranges; subject, camera and setup ids are the real
-    datasets' numbers, so the real split rules apply to the names.
-    """
-
-    num_classes: int = 8
-    height: int = 240
-    width: int = 320
-    frames: tuple[int, int] = (48, 72)
-    # NTU-like: every subject performs every class ``len(ntu_replications)`` times in
-    # one setup (subjects cycle through the setups); the three cameras film each take.
-    ntu_subjects: tuple[int, ...] = (1, 2, 4, 5, 3, 6)
-    ntu_cameras: tuple[int, ...] = (1, 2, 3)
-    ntu_setups: tuple[int, ...] = (1, 2)
-    ntu_replications: tuple[int, ...] = (1, 2)
-    ntu_fps: float = 30.0
-    # PKU-like: untrimmed sequences filmed from views L, M, R.
-    pku_sequences: int = 16
-    pku_subjects: tuple[int, ...] = (1, 2, 3, 4)
-    pku_val_subjects: tuple[int, ...] = (4,)
-    pku_actions_per_video: int = 4
-    pku_gap: tuple[int, int] = (8, 20)
-    pku_overlap_prob: float = 0.25
-    pku_overlap: tuple[int, int] = (2, 5)
-    pku_fps: float = 30.0
-    # Toyota-like: every subject performs every class once per replication, filmed by each camera.
-    toyota_subjects: tuple[int, ...] = (3, 4, 6, 19, 2, 10)
-    toyota_cameras: tuple[int, ...] = (1, 2, 5, 3)
-    toyota_replications: tuple[int, ...] = (1,)
-    toyota_fps: float = 20.0
-    # Rendering and skeleton noise.
-    second_person_prob: float = 0.15  # chance that a take has a bystander (M = 2)
-    keypoint_noise: float = 0.6  # skeleton noise, pixels (sd) per 240 rows of frame height
-    # Fine motion, the whole-body bounce: the slow variant's most turns per clip, the
-    # samples per clip (the RGB clip length) at which the fast variant (fine_alias - s
-    # turns) aliases onto the slow one, and the bounce radius in metres.
-    fine_cycles: float = 1.0
-    fine_alias: float = 8.0
-    fine_radius: float = 0.07
-    # Held object: side of its shape in metres (the hand is ~0.1 m wide).
-    object_size: float = 0.13
-
-    def __post_init__(self) -> None:
-        class_design(self.num_classes)  # validates the range
-        problems = []
-        if self.height < 32 or self.width < 32:
-            problems.append(f"frame size {self.height}x{self.width} is below 32x32")
-        for name in ("frames", "pku_gap", "pku_overlap"):
-            lo, hi = getattr(self, name)
-            if not 0 < lo <= hi:
-                problems.append(f"{name} {lo, hi} is not a range 0 < min <= max")
-        if self.frames[0] < 8:
-            problems.append("frames must be at least 8 per clip")
-        if self.pku_overlap[1] >= self.frames[0] // 2:
-            problems.append("pku_overlap must stay below half of the shortest clip")
-        for name in ("ntu_subjects", "ntu_cameras", "ntu_setups", "ntu_replications", "pku_subjects",
-                     "toyota_subjects", "toyota_cameras", "toyota_replications"):
-            ids = getattr(self, name)
-            if not ids or len(set(ids)) != len(ids) or min(ids) < 1 or max(ids) > 999:
-                problems.append(f"{name} {ids} must be distinct ids in 1..999")
-        if max(self.toyota_subjects, default=0) > 99 or max(self.toyota_cameras, default=0) > 99:
-            problems.append("toyota ids must be below 100 (two digits in the name)")
-        if not set(self.pku_val_subjects) < set(self.pku_subjects):
-            problems.append("pku_val_subjects must be a proper subset of pku_subjects")
-        if self.pku_sequences < len(self.pku_subjects) or self.pku_sequences > 9000:
-            problems.append("pku_sequences must be at least one per subject (and at most 9000)")
-        if self.pku_actions_per_video < 1:
-            problems.append("pku_actions_per_video must be at least 1")
-        for name in ("second_person_prob", "pku_overlap_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                problems.append(f"{name} must lie in [0, 1]")
-        for name in ("ntu_fps", "pku_fps", "toyota_fps", "fine_cycles"):
-            if getattr(self, name) <= 0:
-                problems.append(f"{name} must be positive")
-        if not 2 * self.fine_cycles < self.fine_alias:
-            problems.append("fine_alias must exceed 2 x fine_cycles, so that the fast bounce stays faster")
-        if self.keypoint_noise < 0 or not 0 <= self.fine_radius <= 0.5:
-            problems.append("keypoint_noise must be >= 0 and fine_radius in [0, 0.5] (metres)")
-        if not 0.02 <= self.object_size <= 0.5:
-            problems.append("object_size must lie in [0.02, 0.5] (metres)")
-        if problems:
-            raise EpamnetError(f"synthetic settings: {'; '.join(problems)}; fix them in params.yaml (synthetic.*)")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> SyntheticSpec:
-        """Build a spec from plain values (YAML), lists becoming tuples; unknown keys are errors."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise EpamnetError(
-                f"synthetic settings: unknown key(s) {unknown}; use only {sorted(names)}"
-            )
-        clean = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**clean)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values (tuples as lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

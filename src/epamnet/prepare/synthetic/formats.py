@@ -13,6 +13,9 @@
 Every take (one performance) is one random draw; every camera that films it renders
 the same 3D motion from its own viewpoint. Generators are keyed by the take's ids
 (``rng_for``), so the output does not depend on generation order.
+
+The real datasets' facts (folders, file names, split rules, views) come from
+:mod:`epamnet.datasets`; what is here is how the synthetic data is drawn and rendered.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from epamnet.config.synthetic import SyntheticSpec
+from epamnet.datasets import PROTOCOLS, ntu, pku, toyota
+from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_dir, atomic_write
 from epamnet.io.digest import sha256_file
@@ -40,7 +46,7 @@ from epamnet.prepare.synthetic.body import (
     random_body,
     take_joints,
 )
-from epamnet.prepare.synthetic.design import ClassSpec, SyntheticSpec, class_design
+from epamnet.prepare.synthetic.design import ClassSpec, class_design
 from epamnet.prepare.synthetic.render import (
     Camera,
     background,
@@ -54,18 +60,6 @@ logger = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = ("ntu60", "ntu120", "pku", "toyota")
 GENERATOR_VERSION = 1
-
-#: Real NTU RGB+D cross-subject training subjects (NTU60; NTU120 adds the second list).
-NTU60_XSUB_TRAIN: frozenset[int] = frozenset(
-    (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38)
-)
-NTU120_XSUB_TRAIN: frozenset[int] = NTU60_XSUB_TRAIN | frozenset(
-    (45, 46, 47, 49, 50, 52, 53, 54, 55, 56, 57, 58, 59, 70, 74, 78, 80, 81, 82, 83, 84, 85, 86,
-     89, 91, 92, 93, 94, 95, 97, 98, 100, 103)
-)  # fmt: skip
-NTU60_XVIEW_TRAIN_CAMERAS: frozenset[int] = frozenset((2, 3))
-PKU_VIEWS: tuple[str, ...] = ("L", "M", "R")
-PKU_TRAIN_VIEWS: frozenset[str] = frozenset(("M", "R"))
 
 #: Codecs of the synthetic videos: MPEG-4 Part 2 in both containers (XVID in AVI, mp4v
 #: in MP4), about four times smaller than MJPEG (io.video's .avi default) at this quality.
@@ -248,9 +242,14 @@ def _progress(total: int, desc: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit="video", disable=None, leave=False)
 
 
+def _skeletons_file(root: Path, fmt: str) -> Path:
+    """Where the generated skeletons go: the file the raw folder of ``fmt`` provides."""
+    return root / get_dataset(fmt).skeletons_file
+
+
 def _write_ntu(root: Path, fmt: str, spec: SyntheticSpec, seed: int, classes: list[ClassSpec]) -> dict[str, Any]:
     h, w = spec.height, spec.width
-    video_dir = root / "nturgb+d_rgb"
+    video_dir = root / ntu.VIDEO_FOLDER
     video_dir.mkdir(parents=True)
     annotations = []
     total = len(spec.ntu_subjects) * len(spec.ntu_replications) * len(classes) * len(spec.ntu_cameras)
@@ -268,27 +267,19 @@ def _write_ntu(root: Path, fmt: str, spec: SyntheticSpec, seed: int, classes: li
                         yaw = _NTU_CAMERA_YAW.get(cam, cam_rng.uniform(-60, 60)) + cam_rng.uniform(-5, 5)
                         camera = make_camera(yaw, pitch, zoom, cam_rng.uniform(-0.04, 0.04), h, w)
                         bg = background(seed, f"ntu/S{setup:03d}/C{cam:03d}", h, w)
-                        name = f"S{setup:03d}C{cam:03d}P{subject:03d}R{rep:03d}A{cls.label + 1:03d}"
+                        name = ntu.format_name(setup, cam, subject, rep, cls.label + 1)
                         rng = rng_for(seed, "ntu", "render", name)
-                        kp, sc = render_take(video_dir / f"{name}_rgb.avi", take, camera, bg, rng, spec.ntu_fps,
+                        kp, sc = render_take(video_dir / ntu.video_name(name), take, camera, bg, rng, spec.ntu_fps,
                                              spec.keypoint_noise, spec.object_size)
                         annotations.append(_annotation(name, cls.label, (h, w), kp, sc))
                         bar.update()
     annotations.sort(key=lambda a: a["frame_dir"])
-    names = [a["frame_dir"] for a in annotations]
-    subj = {n: int(n[9:12]) for n in names}
-    xsub_train = NTU60_XSUB_TRAIN if fmt == "ntu60" else NTU120_XSUB_TRAIN
-    split = {
-        "xsub_train": [n for n in names if subj[n] in xsub_train],
-        "xsub_val": [n for n in names if subj[n] not in xsub_train],
-    }
-    if fmt == "ntu60":
-        split["xview_train"] = [n for n in names if int(n[5:8]) in NTU60_XVIEW_TRAIN_CAMERAS]
-        split["xview_val"] = [n for n in names if int(n[5:8]) not in NTU60_XVIEW_TRAIN_CAMERAS]
-    else:
-        split["xset_train"] = [n for n in names if int(n[1:4]) % 2 == 0]
-        split["xset_val"] = [n for n in names if int(n[1:4]) % 2 == 1]
-    save_annotations(root / f"{fmt}_2d.pkl", annotations, split)
+    samples = [(a["frame_dir"], ntu.parse_name(a["frame_dir"])) for a in annotations]
+    split = {}
+    for protocol in PROTOCOLS[fmt]:  # every sample is in train or val, whatever its ids
+        split[f"{protocol}_train"] = [n for n, s in samples if ntu.is_train(s, fmt, protocol)]
+        split[f"{protocol}_val"] = [n for n, s in samples if not ntu.is_train(s, fmt, protocol)]
+    save_annotations(_skeletons_file(root, fmt), annotations, split)
     return {"videos": len(annotations), "frames": int(sum(a["total_frames"] for a in annotations)),
             "split_sizes": {k: len(v) for k, v in split.items()}}
 
@@ -313,12 +304,12 @@ def _pku_classes(spec: SyntheticSpec, seed: int, classes: list[ClassSpec]) -> di
 
 def _write_pku(root: Path, spec: SyntheticSpec, seed: int, classes: list[ClassSpec]) -> dict[str, Any]:
     h, w = spec.height, spec.width
-    for sub in ("RGB_VIDEO", "Train_Label_PKU_final", "Split"):
+    for sub in (pku.VIDEO_FOLDER, pku.LABEL_FOLDER, pku.SPLIT_FOLDER):
         (root / sub).mkdir(parents=True)
     plan = _pku_classes(spec, seed, classes)
     seq_subject = {f"{i + 2:04d}": spec.pku_subjects[i % len(spec.pku_subjects)] for i in range(spec.pku_sequences)}
     annotations, all_overlaps, rows_total = [], [], 0
-    with _progress(len(plan) * len(PKU_VIEWS), "synthetic pku") as bar:
+    with _progress(len(plan) * len(pku.VIEWS), "synthetic pku") as bar:
         for i, (sid, seq_classes) in enumerate(plan.items()):
             subject = seq_subject[sid]
             actor = random_body(rng_for(seed, "pku", "subject", subject))
@@ -328,17 +319,17 @@ def _write_pku(root: Path, spec: SyntheticSpec, seed: int, classes: list[ClassSp
             zoom, pitch = room_rng.uniform(0.8, 1.0), room_rng.uniform(3, 12)
             text = "".join(f"{label},{start},{end},1\n" for label, start, end in rows)
             rows_total += len(rows)
-            for view in PKU_VIEWS:
+            for view in pku.VIEWS:
                 vid = f"{sid}-{view}"
                 cam_rng = rng_for(seed, "pku", "camera", room, view)
                 camera = make_camera(_PKU_VIEW_YAW[view] + cam_rng.uniform(-5, 5), pitch, zoom,
                                      cam_rng.uniform(-0.04, 0.04), h, w)
                 bg = background(seed, f"pku/room{room}/{view}", h, w)
-                kp, sc = render_take(root / "RGB_VIDEO" / f"{vid}.avi", take, camera, bg,
+                kp, sc = render_take(root / pku.VIDEO_FOLDER / f"{vid}{pku.VIDEO_SUFFIX}", take, camera, bg,
                                      rng_for(seed, "pku", "render", vid), spec.pku_fps, spec.keypoint_noise,
                                      spec.object_size)
                 annotations.append(_annotation(vid, -1, (h, w), kp, sc))
-                with atomic_write(root / "Train_Label_PKU_final" / f"{vid}.txt", "w") as fh:
+                with atomic_write(root / pku.LABEL_FOLDER / f"{vid}.txt", "w") as fh:
                     fh.write(text)
                 all_overlaps.extend({"video": vid, "rows": [a, b], "frames": f} for a, b, f in overlaps)
                 bar.update()
@@ -347,28 +338,22 @@ def _write_pku(root: Path, spec: SyntheticSpec, seed: int, classes: list[ClassSp
     val_subjects = set(spec.pku_val_subjects)
     xsub_train = [v for v in videos if seq_subject[v[:4]] not in val_subjects]
     xsub_val = [v for v in videos if seq_subject[v[:4]] in val_subjects]
-    xview_train = [v for v in videos if v[-1] in PKU_TRAIN_VIEWS]
-    xview_val = [v for v in videos if v[-1] not in PKU_TRAIN_VIEWS]
-    _write_pku_split(root / "Split" / "cross-subject.txt", xsub_train, xsub_val)
-    _write_pku_split(root / "Split" / "cross-view.txt", xview_train, xview_val)
-    save_annotations(root / "pku_2d.pkl", annotations, None)
+    xview_train = [v for v in videos if pku.parse_video_id(v)[1] in pku.XVIEW_TRAIN_VIEWS]
+    xview_val = [v for v in videos if pku.parse_video_id(v)[1] not in pku.XVIEW_TRAIN_VIEWS]
+    for protocol, (train, val) in {"xsub": (xsub_train, xsub_val), "xview": (xview_train, xview_val)}.items():
+        with atomic_write(root / pku.SPLIT_FOLDER / pku.SPLIT_FILES[protocol], "w") as fh:
+            fh.write(pku.format_split_file(train, val))
+    save_annotations(_skeletons_file(root, "pku"), annotations, None)
     return {"videos": len(videos), "frames": int(sum(a["total_frames"] for a in annotations)),
-            "label_rows": rows_total * len(PKU_VIEWS), "overlaps": all_overlaps,
+            "label_rows": rows_total * len(pku.VIEWS), "overlaps": all_overlaps,
             "sequence_subjects": seq_subject,
             "split_sizes": {"xsub_train": len(xsub_train), "xsub_val": len(xsub_val),
                             "xview_train": len(xview_train), "xview_val": len(xview_val)}}
 
 
-def _write_pku_split(path: Path, train: list[str], val: list[str]) -> None:
-    """The PKU-MMD split file format, including the dataset's own 'Validataion' spelling."""
-    with atomic_write(path, "w") as fh:
-        fh.write("Training videos: \n" + ", ".join(train) + "\n")
-        fh.write("Validataion videos: \n" + ", ".join(val) + "\n")
-
-
 def _write_toyota(root: Path, spec: SyntheticSpec, seed: int, classes: list[ClassSpec]) -> dict[str, Any]:
     h, w = spec.height, spec.width
-    (root / "mp4").mkdir(parents=True)
+    (root / toyota.VIDEO_FOLDER).mkdir(parents=True)
     annotations = []
     total = len(spec.toyota_subjects) * len(spec.toyota_replications) * len(classes) * len(spec.toyota_cameras)
     with _progress(total, "synthetic toyota") as bar:
@@ -382,14 +367,14 @@ def _write_toyota(root: Path, spec: SyntheticSpec, seed: int, classes: list[Clas
                         camera = make_camera(cam_rng.uniform(-55, 55), cam_rng.uniform(12, 28),
                                              cam_rng.uniform(0.7, 0.95), cam_rng.uniform(-0.06, 0.06), h, w)
                         bg = background(seed, f"toyota/c{cam:02d}", h, w)
-                        name = f"{cls.toyota_name}_p{subject:02d}_r{rep:02d}_v{take_no:02d}_c{cam:02d}"
-                        kp, sc = render_take(root / "mp4" / f"{name}.mp4", take, camera, bg,
+                        name = toyota.format_name(cls.toyota_name, subject, rep, take_no, cam)
+                        kp, sc = render_take(root / toyota.VIDEO_FOLDER / f"{name}{toyota.VIDEO_SUFFIX}", take, camera, bg,
                                              rng_for(seed, "toyota", "render", name), spec.toyota_fps,
                                              spec.keypoint_noise, spec.object_size)
                         annotations.append(_annotation(name, cls.toyota_cs_label, (h, w), kp, sc))
                         bar.update()
     annotations.sort(key=lambda a: a["frame_dir"])
-    save_annotations(root / "toyota_2d.pkl", annotations, None)
+    save_annotations(_skeletons_file(root, "toyota"), annotations, None)
     return {"videos": len(annotations), "frames": int(sum(a["total_frames"] for a in annotations))}
 
 

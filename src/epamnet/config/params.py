@@ -1,4 +1,4 @@
-"""Typed, validated view of ``params.yaml``.
+"""``params.yaml`` as one model: :class:`Params`, its sections, loading and the JSON schema.
 
 ``params.yaml`` is the one parameter file of the project: Snakemake reads it as its
 config (and validates it against ``workflow/schemas/params.schema.json``), DVC reads
@@ -7,40 +7,46 @@ it for its ``params`` dependencies, and every CLI stage loads it through
 (``epamnet schema``), and a test keeps the committed copy in step with them, so both
 validators accept and reject the same files.
 
-A wrong value fails at start-up with one line naming the key and the allowed values,
-e.g. ``params.yaml: datasets.ntu60.protocols.0: input should be 'xsub' or 'xview'
+The sections ``synthetic``, ``model`` and ``train`` are the library settings models
+themselves (:mod:`epamnet.config.synthetic`, :mod:`epamnet.config.model`,
+:mod:`epamnet.config.train`) or their all-optional override forms; the settings they
+combine into (a model spec, a stream's training config) are checked here too, so a
+wrong value fails at start-up, not mid-pipeline.
+
+A wrong value fails with one line naming the key and the allowed values, e.g.
+``params.yaml: datasets.ntu60.protocols.0: input should be 'xsub' or 'xview'
 (got 'xset')``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    create_model,
-    model_validator,
-)
+from pydantic import Field, ValidationError, model_validator
 
-from epamnet.datasets import PROTOCOLS
-from epamnet.engine.train_config import TrainConfig
-from epamnet.errors import EpamnetError
-from epamnet.models.specs import (
-    ATTENTION_KINDS,
+from epamnet.config.base import (
+    Fraction,
+    NonNegativeInt,
+    PositiveInt,
+    Strict,
+    nested_rule_error,
+    settings_error,
+)
+from epamnet.config.model import (
+    ModelOverrides,
     ModelSpec,
-    StreamSpec,
+    apply_overrides,
     paper_spec,
     spec_from_dict,
     synthetic_spec,
 )
-from epamnet.prepare.synthetic.design import SyntheticSpec
+from epamnet.config.synthetic import SyntheticSpec
+from epamnet.config.train import TrainConfig, TrainOverrides, TrainSettings
+from epamnet.datasets import PROTOCOLS
+from epamnet.errors import EpamnetError
 
 DatasetName = Literal["ntu60", "ntu120", "pku", "toyota"]
 Source = Literal["synthetic", "real"]
@@ -48,16 +54,6 @@ SkeletonSource = Literal["provided", "mmpose"]
 
 #: What the training stages train: the two unimodal streams, then their fusion.
 STREAMS = ("pose", "rgb", "fusion")
-
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class Strict(BaseModel):
-    """Base model: unknown keys are errors, values are not coerced across types."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class Paths(Strict):
@@ -100,7 +96,7 @@ class Datasets(Strict):
     toyota: ToyotaEntry = Field(default_factory=ToyotaEntry)
 
     @model_validator(mode="after")
-    def _unique_run(self) -> "Datasets":
+    def _unique_run(self) -> Datasets:
         if len(set(self.run)) != len(self.run):
             raise ValueError(f"lists a dataset twice: {self.run}")
         return self
@@ -109,56 +105,16 @@ class Datasets(Strict):
         return getattr(self, name)
 
 
-def _yaml_type(tp: Any) -> Any:
-    """The YAML-side type of a dataclass field: tuples are lists (fixed ones keep their length)."""
-    if get_origin(tp) is not tuple:
-        return tp
-    args = get_args(tp)
-    if args[-1] is Ellipsis:
-        return list[args[0]]
-    return Annotated[list[args[0]], Field(min_length=len(args), max_length=len(args))]
+class Synthetic(SyntheticSpec):
+    """The generator's sizes (:class:`SyntheticSpec`, cross-checked) and its random seed."""
+
+    seed: NonNegativeInt = 0
 
 
-def section_from_dataclass(
-    cls: type, name: str, *, optional: bool = False, exclude: tuple[str, ...] = (), **extra: Any
-) -> type[BaseModel]:
-    """A params.yaml section with one key per field of the dataclass ``cls``.
-
-    The generator's and the models' sizes are declared once, in their dataclasses;
-    this gives them a typed, schema-visible section. ``optional``: every key may be
-    left out (it then keeps the preset's value). Cross-field rules stay in the
-    dataclasses and run in :class:`Params`'s validator.
-    """
-    hints = get_type_hints(cls)
-    fields: dict[str, Any] = dict(extra)
-    for f in dataclasses.fields(cls):
-        if not f.init or f.name == "name" or f.name in exclude:
-            continue
-        tp = _yaml_type(hints[f.name])
-        if optional:
-            fields[f.name] = (tp | None, None)
-        else:
-            default = list(f.default) if isinstance(f.default, tuple) else f.default
-            fields[f.name] = (tp, Field(default=default))
-    return create_model(name, __base__=Strict, **fields)
-
-
-Synthetic = section_from_dataclass(SyntheticSpec, "Synthetic", seed=(NonNegativeInt, 0))
-StreamOverrides = section_from_dataclass(StreamSpec, "StreamOverrides", optional=True)
-
-
-class Model(Strict):
-    """EPAM-Net's sizes: a preset, and any stream size overridden key by key."""
+class Model(ModelOverrides):
+    """EPAM-Net's sizes: a preset, and any of its keys overridden (:class:`ModelOverrides`)."""
 
     preset: Literal["synthetic", "paper"] = "synthetic"
-    rgb: StreamOverrides = Field(default_factory=StreamOverrides)  # type: ignore[valid-type]
-    pose: StreamOverrides = Field(default_factory=StreamOverrides)  # type: ignore[valid-type]
-    attention: Literal[ATTENTION_KINDS] | None = None  # type: ignore[valid-type]
-    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
-
-
-TrainCommon = section_from_dataclass(TrainConfig, "TrainCommon", exclude=("selection",))
-TrainOverrides = section_from_dataclass(TrainConfig, "TrainOverrides", optional=True, exclude=("selection",))
 
 
 class Data(Strict):
@@ -175,10 +131,10 @@ class Data(Strict):
 class Train(Strict):
     """Training: shared settings, overridden key by key per stream."""
 
-    common: TrainCommon = Field(default_factory=TrainCommon)  # type: ignore[valid-type]
-    pose: TrainOverrides = Field(default_factory=TrainOverrides)  # type: ignore[valid-type]
-    rgb: TrainOverrides = Field(default_factory=TrainOverrides)  # type: ignore[valid-type]
-    fusion: TrainOverrides = Field(default_factory=TrainOverrides)  # type: ignore[valid-type]
+    common: TrainSettings = Field(default_factory=TrainSettings)
+    pose: TrainOverrides = Field(default_factory=TrainOverrides)
+    rgb: TrainOverrides = Field(default_factory=TrainOverrides)
+    fusion: TrainOverrides = Field(default_factory=TrainOverrides)
 
 
 class Profile(Strict):
@@ -223,7 +179,7 @@ class Pose(Strict):
     device: str = "cpu"
 
     @model_validator(mode="after")
-    def _detector_files(self) -> "Pose":
+    def _detector_files(self) -> Pose:
         if self.box_source == "detector" and not (self.det_config and self.det_checkpoint):
             raise ValueError("box_source 'detector' needs det_config and det_checkpoint (an mmdet config and its weights)")
         return self
@@ -247,7 +203,7 @@ class Params(Strict):
 
     paths: Paths = Field(default_factory=Paths)
     datasets: Datasets = Field(default_factory=Datasets)
-    synthetic: Synthetic = Field(default_factory=Synthetic)  # type: ignore[valid-type]
+    synthetic: Synthetic = Field(default_factory=Synthetic)
     acquire: Acquire = Field(default_factory=Acquire)
     model: Model = Field(default_factory=Model)
     data: Data = Field(default_factory=Data)
@@ -258,36 +214,57 @@ class Params(Strict):
     runtime: Runtime = Field(default_factory=Runtime)
 
     @model_validator(mode="after")
-    def _protocols_known(self) -> "Params":
+    def _protocols_known(self) -> Params:
         # The per-dataset Literal types already restrict protocols; this guards the
         # registry and the models against drifting apart.
         for name in self.datasets.run:
             unknown = set(self.datasets.entry(name).protocols) - set(PROTOCOLS[name])
             if unknown:
                 raise ValueError(f"datasets.{name}.protocols: {sorted(unknown)} not in {PROTOCOLS[name]}")
-        # Cross-field rules of the dataclasses: fail at start-up, not mid-pipeline.
-        self.synthetic_spec()
-        self.model_spec()
-        for stream in STREAMS:
-            self.train_config(stream)
         return self
+
+    @model_validator(mode="after")
+    def _combined_settings_valid(self) -> Params:
+        # The model spec and each stream's training config combine several keys: their
+        # cross-field rules are checked here, naming the key that was set.
+        try:
+            apply_overrides(self._model_overrides(), self._model_preset())
+        except ValidationError as exc:
+            raise nested_rule_error(exc, "model") from None
+        for stream in STREAMS:
+            try:
+                TrainConfig.model_validate(self._train_values(stream))
+            except ValidationError as exc:
+                # Name the key where it was set: under train.<stream>, or else train.common.
+                err = exc.errors()[0]
+                key = err["loc"][0] if err["loc"] else err.get("ctx", {}).get("key")
+                section = stream if getattr(getattr(self.train, stream), str(key), None) is not None else "common"
+                raise nested_rule_error(exc, f"train.{section}") from None
+        return self
+
+    def _train_values(self, stream: str) -> dict[str, Any]:
+        values = self.train.common.model_dump()
+        values.update(getattr(self.train, stream).model_dump(exclude_none=True))
+        return values
+
+    def _model_preset(self) -> ModelSpec:
+        return paper_spec() if self.model.preset == "paper" else synthetic_spec()
+
+    def _model_overrides(self) -> dict[str, Any]:
+        overrides = self.model.model_dump(exclude={"preset"}, exclude_none=True)
+        return {k: v for k, v in overrides.items() if v != {}}
 
     def train_config(self, stream: str) -> TrainConfig:
         """Training settings of one stream: ``train.common`` with ``train.<stream>`` applied."""
-        values = self.train.common.model_dump()
-        values.update(getattr(self.train, stream).model_dump(exclude_none=True))
-        return TrainConfig.from_dict(values)
+        return TrainConfig.from_dict(self._train_values(stream))
 
     def model_spec(self) -> ModelSpec:
         """EPAM-Net's sizes: ``model.preset`` with the keys set under ``model`` applied."""
-        base = paper_spec() if self.model.preset == "paper" else synthetic_spec()
-        overrides = self.model.model_dump(exclude={"preset"}, exclude_none=True)
-        overrides = {k: v for k, v in overrides.items() if v != {}}
-        return spec_from_dict(overrides, base=base, where="model")
+        return spec_from_dict(self._model_overrides(), base=self._model_preset(), where="model")
 
     def synthetic_spec(self) -> SyntheticSpec:
-        """The generator's sizes (``synthetic`` without ``seed``), cross-checked."""
-        return SyntheticSpec.from_mapping(self.synthetic.model_dump(exclude={"seed"}))
+        """The generator's sizes (``synthetic`` without ``seed``)."""
+        return SyntheticSpec.from_dict(self.synthetic.model_dump(exclude={"seed"}))
 
 
 def param_values(params: Params, keys: Iterable[str]) -> dict[str, Any]:
@@ -302,17 +279,6 @@ def param_values(params: Params, keys: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _format_error(err: dict[str, Any]) -> str:
-    loc = ".".join(str(p) for p in err.get("loc", ())) or "(top level)"
-    msg = err.get("msg", "invalid value")
-    msg = msg[0].lower() + msg[1:] if msg else msg
-    if err.get("type") == "extra_forbidden":
-        return f"{loc}: unknown key; remove it or fix its spelling"
-    got = err.get("input")
-    shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-    return f"{loc}: {msg}{shown}"
-
-
 def validate_params(data: Any, source: str | Path = "params.yaml") -> Params:
     """Validate a parsed ``params.yaml``; raise one-line :class:`EpamnetError` on error."""
     if data is None:
@@ -322,9 +288,7 @@ def validate_params(data: Any, source: str | Path = "params.yaml") -> Params:
     try:
         return Params.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise EpamnetError(f"{source}: {_format_error(errors[0])}{more}") from None
+        raise settings_error(exc, source=str(source)) from None
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
