@@ -1,4 +1,4 @@
-"""Plain helpers shared by the test files that run the CLI in subprocesses.
+"""Plain helpers shared by the test files (most of them run the CLI in subprocesses).
 
 pytest puts this folder on ``sys.path`` (rootdir-relative, no package), so test files
 ``from helpers import ...``.
@@ -31,3 +31,15 @@ TINY_NTU = {
     "ntu_setups": [1],
     "ntu_replications": [1],
 }
+
+
+def read_toyota_list(path: Path) -> list[tuple[str, int]]:
+    """Entries ``(name without .mp4, label)`` of an official Toyota Smarthome list file
+    (``<name>.mp4 <label>`` per line): the oracle the split tests compare against."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.split():
+            name, label = line.split()
+            assert name.endswith(".mp4") and label.isdigit(), f"{path}: bad line {line!r}"
+            out.append((name[:-4], int(label)))
+    return out

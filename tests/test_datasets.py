@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import read_toyota_list
 
 from epamnet.datasets import PROTOCOLS, ntu, pku, toyota
 from epamnet.datasets.registry import get_dataset
@@ -294,7 +295,7 @@ def test_toyota_official_lists_reproduced_line_for_line(protocol, suffix):
     files = {"train": f"train_{suffix}.txt", "val": f"validation_{suffix}.txt", "test": f"test_{suffix}.txt"}
     official = {part: (TOYOTA_DATA / f).read_text(encoding="utf-8") for part, f in files.items()}
     # all names of the three lists in one pool: the rules must sort them back, labels included
-    pool = [name for part in files for name, _ in toyota.read_list(TOYOTA_DATA / files[part])]
+    pool = [name for part in files for name, _ in read_toyota_list(TOYOTA_DATA / files[part])]
     split = build_split(info, pool, protocol)
     assert split.skipped == 0
     for part, text in official.items():
@@ -306,7 +307,7 @@ def test_toyota_cs_names_under_cv2():
     """The CS lists' names, filed by the CV2 rules: CV activities only, by camera, CV labels."""
     info = get_dataset("toyota")
     files = ("train_CS.txt", "validation_CS.txt", "test_CS.txt")
-    entries = [e for f in files for e in toyota.read_list(TOYOTA_DATA / f)]
+    entries = [e for f in files for e in read_toyota_list(TOYOTA_DATA / f)]
     split = build_split(info, [n for n, _ in entries], "cv2")
     cs_label = dict(entries)
     for part, cams in (("train", {1, 3, 4, 6, 7}), ("val", {5}), ("test", {2})):

@@ -35,9 +35,8 @@ from epamnet.report.dvc_plots import dvc_metrics, dvc_plots
 from epamnet.stages.report import (
     configured_runs,
     read_run,
-    report_inputs,
-    report_outputs,
 )
+from epamnet.dag import report_inputs, report_outputs
 from epamnet.stages.report import run as report_stage
 from epamnet.datasets.registry import REPORTED_METRIC as ENGINE_REPORTED_METRIC
 

@@ -17,13 +17,13 @@ from epamnet.loader.dataset import (
     RGBClipConfig,
     RGBDataset,
     RGBPoseDataset,
-    load_split,
     pose_clip,
 )
 from epamnet.loader.rgb import RGB_MEAN, RGB_STD
 from epamnet.loader.sampling import rgb_indices, rgb_stride, sample_frame_indices
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
+from epamnet.io.splitfile import load_split
 from epamnet.io.video import write_video
 
 # ---------------------------------------------------------------- sampling rules

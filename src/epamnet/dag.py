@@ -10,13 +10,14 @@ by stage, so the two orchestrators cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from epamnet.codedeps import stage_code
-from epamnet.config import Params
+from epamnet.config import STREAMS, Params
 from epamnet.datasets.registry import get_dataset
 from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
-from epamnet.stages.report import report_inputs, report_outputs
-from epamnet.stages.streams import param_keys
+from epamnet.provenance import PROVENANCE_FILE
+from epamnet.stages.keys import train_params
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,28 @@ CROP_PARAMS = ("prepare.crop", "prepare.on_sample_error", "prepare.shards", "run
 CROP_MERGE_PARAMS = ("prepare.shards",)
 PROFILE_PARAMS = ("profile", "runtime")
 REPORT_PARAMS = ("datasets", "model", "data")
+
+
+def report_outputs(params: Params) -> list[Path]:
+    """What ``report`` writes: the six table files and the figures folder."""
+    lay = Layout.from_params(params)
+    return [*lay.report_tables(), lay.figures]
+
+
+def report_inputs(params: Params) -> list[Path]:
+    """The files ``report`` reads (its code comes from its imports: :mod:`epamnet.codedeps`)."""
+    lay = Layout.from_params(params)
+    deps: list[Path] = [lay.efficiency_tables()[1]]
+    for d in params.datasets.run:
+        for p in params.datasets.entry(d).protocols:
+            for s in STREAMS:
+                deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
+                ev = lay.eval_dir(d, p, s)
+                deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "confusion.csv"]
+            deps.append(lay.model_file(d, p, "fusion"))
+    for d in params.datasets.run:  # test clips of the attention figure
+        deps += [lay.annotations(d), lay.splits(d), *lay.prepared_videos(d, params.prepare.shards)]
+    return deps
 
 
 def command(rule: str, key: str, args: str) -> str:
@@ -95,11 +118,6 @@ def splits_params(params: Params, dataset: str) -> tuple[str, ...]:
     if params.datasets.entry(dataset).source == "synthetic":
         keys.append("synthetic.num_classes")
     return tuple(keys)
-
-
-def train_params(stream: str) -> tuple[str, ...]:
-    """Parameter keys a training (and evaluation) of ``stream`` reads."""
-    return param_keys(stream)
 
 
 def stages(params: Params) -> list[Stage]:
@@ -216,7 +234,7 @@ def stages(params: Params) -> list[Stage]:
             "profile", "paper", command("profile", "paper", "profile"),
             deps=stage_code("profile"),
             outs=(),
-            uncached=(str(lay.tables / "efficiency.md"), str(lay.tables / "efficiency.csv")),
+            uncached=tuple(str(p) for p in lay.efficiency_tables()),
             params=PROFILE_PARAMS,
         )
     )

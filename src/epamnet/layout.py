@@ -1,7 +1,8 @@
 """Where every artifact lives: the paths of docs/pipeline.md, computed from ``params.yaml``.
 
-The stages use it to find their inputs and outputs, and :mod:`epamnet.dag` (the stage
-graph both orchestrators run) to declare them.
+The stages use it to find their inputs and outputs, and :mod:`epamnet.dag` and the
+Snakefile's rules to declare them. A path method called with a wildcard such as
+``"{dataset}"`` or ``"{shard}"`` returns the pattern the rules match, so no rule spells a path.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from epamnet.config import Params
 from epamnet.datasets.registry import get_dataset
+from epamnet.io.shards import failures_path, shard_name
 
 #: Files a training stage publishes, and those an evaluation writes.
 TRAIN_FILES = ("model.pt", "metrics.json", "metrics.csv", "provenance.json")
@@ -27,14 +29,30 @@ class Layout:
     results: Path
 
     @classmethod
-    def from_params(cls, params: Params) -> "Layout":
+    def from_params(cls, params: Params) -> Layout:
         p = params.paths
         return cls(Path(p.data), Path(p.downloads), Path(p.models), Path(p.results))
 
-    # raw ------------------------------------------------------------------
+    # results ----------------------------------------------------------------
     @property
     def tables(self) -> Path:
         return self.results / "tables"
+
+    @property
+    def figures(self) -> Path:
+        """The report's figures (the folder is replaced as a whole)."""
+        return self.results / "figures"
+
+    def efficiency_tables(self) -> tuple[Path, Path]:
+        """``profile``'s tables: Markdown and CSV."""
+        return self.tables / "efficiency.md", self.tables / "efficiency.csv"
+
+    def report_tables(self) -> tuple[Path, ...]:
+        """The report's tables: results and efficiency comparison, each as Markdown, CSV and LaTeX."""
+        return tuple(self.tables / f"{stem}.{ext}" for stem in ("results", "efficiency_comparison")
+                     for ext in ("md", "csv", "tex"))
+
+    # raw ------------------------------------------------------------------
 
     def raw(self, dataset: str) -> Path:
         return self.data / "raw" / dataset
@@ -52,9 +70,9 @@ class Layout:
         """Skeletons of the raw videos (output of ``pose``)."""
         return self.interim(dataset) / "skeletons.pkl"
 
-    def pose_shard(self, dataset: str, shard: int) -> Path:
+    def pose_shard(self, dataset: str, shard: int | str) -> Path:
         """One shard of mmpose extraction (output of ``pose-extract``)."""
-        return self.interim(dataset) / "pose" / f"shard-{shard:03d}.pkl"
+        return self.interim(dataset) / "pose" / f"{shard_name(shard)}.pkl"
 
     def clips(self, dataset: str) -> Path:
         """Action clips of untrimmed videos (PKU-MMD): ``videos/``, ``skeletons.pkl`` (output of ``clips``)."""
@@ -76,25 +94,29 @@ class Layout:
             return (self.clips(dataset),)
         return self.skeletons(dataset), self.raw(dataset)
 
-    def crop_shard(self, dataset: str, shard: int) -> Path:
-        return self.interim(dataset) / "crop" / f"shard-{shard:03d}.pkl"
+    def crop_shard(self, dataset: str, shard: int | str) -> Path:
+        return self.interim(dataset) / "crop" / f"{shard_name(shard)}.pkl"
 
-    def crop_failures(self, dataset: str, shard: int) -> Path:
+    def crop_failures(self, dataset: str, shard: int | str) -> Path:
         """Samples a crop shard skipped (``prepare.on_sample_error: skip``); ``[]`` when none."""
-        return self.interim(dataset) / "crop" / f"shard-{shard:03d}.failures.json"
+        return failures_path(self.crop_shard(dataset, shard))
 
     # prepared -------------------------------------------------------------
     def prepared(self, dataset: str) -> Path:
         return self.data / "prepared" / dataset
 
-    def crop_videos(self, dataset: str, shard: int) -> Path:
-        return self.prepared(dataset) / "videos" / f"shard-{shard:03d}"
+    def crop_videos(self, dataset: str, shard: int | str) -> Path:
+        return self.prepared(dataset) / "videos" / shard_name(shard)
 
     def annotations(self, dataset: str) -> Path:
         return self.prepared(dataset) / "annotations.pkl"
 
     def splits(self, dataset: str) -> Path:
         return self.prepared(dataset) / "splits"
+
+    def split_file(self, dataset: str, protocol: str) -> Path:
+        """One protocol's split (``classes`` and the train/val/test sample names)."""
+        return self.splits(dataset) / f"{protocol}.json"
 
     def prepared_videos(self, dataset: str, shards: int) -> tuple[Path, ...]:
         return tuple(self.crop_videos(dataset, i) for i in range(shards))

@@ -4,6 +4,7 @@
 
 from epamnet.codedeps import stage_code
 from epamnet.config import param_values as values_of, validate_params
+from epamnet.datasets.registry import get_dataset
 from epamnet.dag import (
     CROP_MERGE_PARAMS,
     CROP_PARAMS,
@@ -14,19 +15,19 @@ from epamnet.dag import (
     pose_extract_inputs,
     pose_inputs,
     pose_params,
+    report_inputs,
+    report_outputs,
     splits_inputs,
     splits_params,
     train_params,
 )
 from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
-from epamnet.stages.report import report_inputs, report_outputs
 
 PARAMS = validate_params(config, "params.yaml")
 LAYOUT = Layout.from_params(PARAMS)
-DATA = str(LAYOUT.data)
-RESULTS = str(LAYOUT.results)
-MODELS = str(LAYOUT.models)
 DATASETS = list(PARAMS.datasets.run)
+#: Datasets of long recordings that `clips` cuts into action clips first (PKU-MMD).
+CLIP_DATASETS = [ds for ds in DATASETS if get_dataset(ds).needs_clips]
 SHARDS = [f"{i:03d}" for i in range(PARAMS.prepare.shards)]
 POSE_SHARDS = [f"{i:03d}" for i in range(PARAMS.pose.shards)]
 STREAMS = ["pose", "rgb", "fusion"]

@@ -5,7 +5,7 @@ rule acquire:
     input:
         code=stage_code("acquire"),
     output:
-        directory(f"{DATA}/raw/{{dataset}}"),
+        directory(str(LAYOUT.raw("{dataset}"))),
     params:
         values=param_values(lambda w: dataset_params(PARAMS, w.dataset)),
     log:
@@ -21,7 +21,7 @@ rule pose_extract:
         code=stage_code("pose_extract"),
         sources=lambda w: pose_extract_inputs(PARAMS, w.dataset),
     output:
-        f"{DATA}/interim/{{dataset}}/pose/shard-{{shard}}.pkl",
+        str(LAYOUT.pose_shard("{dataset}", "{shard}")),
     params:
         values=param_values(POSE_EXTRACT_PARAMS),
     threads: THREADS
@@ -38,7 +38,7 @@ rule pose:
         code=stage_code("pose"),
         sources=lambda w: pose_inputs(PARAMS, w.dataset),
     output:
-        f"{DATA}/interim/{{dataset}}/skeletons.pkl",
+        str(LAYOUT.skeletons("{dataset}")),
     params:
         values=param_values(lambda w: pose_params(PARAMS, w.dataset)),
     log:
@@ -52,16 +52,18 @@ rule pose:
 rule clips:
     input:
         code=stage_code("clips"),
-        raw=f"{DATA}/raw/pku",
-        skeletons=f"{DATA}/interim/pku/skeletons.pkl",
+        raw=str(LAYOUT.raw("{dataset}")),
+        skeletons=str(LAYOUT.skeletons("{dataset}")),
     output:
-        directory(f"{DATA}/interim/pku/clips"),
+        directory(str(LAYOUT.clips("{dataset}"))),
+    wildcard_constraints:
+        dataset="|".join(CLIP_DATASETS) or "(?!)",
     log:
-        "logs/clips/pku.log",
+        "logs/clips/{dataset}.log",
     conda:
         "../../envs/prepare.yaml"
     shell:
-        "epamnet --log {log} clips --dataset pku"
+        "epamnet --log {log} clips --dataset {wildcards.dataset}"
 
 
 rule crop:
@@ -69,9 +71,9 @@ rule crop:
         code=stage_code("crop"),
         source=lambda w: LAYOUT.crop_inputs(w.dataset),
     output:
-        shard=f"{DATA}/interim/{{dataset}}/crop/shard-{{shard}}.pkl",
-        videos=directory(f"{DATA}/prepared/{{dataset}}/videos/shard-{{shard}}"),
-        failures=f"{DATA}/interim/{{dataset}}/crop/shard-{{shard}}.failures.json",
+        shard=str(LAYOUT.crop_shard("{dataset}", "{shard}")),
+        videos=directory(str(LAYOUT.crop_videos("{dataset}", "{shard}"))),
+        failures=str(LAYOUT.crop_failures("{dataset}", "{shard}")),
     params:
         values=param_values(CROP_PARAMS),
     log:
@@ -85,11 +87,11 @@ rule crop:
 rule crop_merge:
     input:
         code=stage_code("crop_merge"),
-        shards=expand(f"{DATA}/interim/{{{{dataset}}}}/crop/shard-{{shard}}.pkl", shard=SHARDS),
-        videos=expand(f"{DATA}/prepared/{{{{dataset}}}}/videos/shard-{{shard}}", shard=SHARDS),
-        failures=expand(f"{DATA}/interim/{{{{dataset}}}}/crop/shard-{{shard}}.failures.json", shard=SHARDS),
+        shards=expand(str(LAYOUT.crop_shard("{{dataset}}", "{shard}")), shard=SHARDS),
+        videos=expand(str(LAYOUT.crop_videos("{{dataset}}", "{shard}")), shard=SHARDS),
+        failures=expand(str(LAYOUT.crop_failures("{{dataset}}", "{shard}")), shard=SHARDS),
     output:
-        f"{DATA}/prepared/{{dataset}}/annotations.pkl",
+        str(LAYOUT.annotations("{dataset}")),
     params:
         values=param_values(CROP_MERGE_PARAMS),
     log:
@@ -103,10 +105,10 @@ rule crop_merge:
 rule splits:
     input:
         code=stage_code("splits"),
-        annotations=f"{DATA}/prepared/{{dataset}}/annotations.pkl",
+        annotations=str(LAYOUT.annotations("{dataset}")),
         raw=lambda w: list(splits_inputs(PARAMS, w.dataset)),
     output:
-        directory(f"{DATA}/prepared/{{dataset}}/splits"),
+        directory(str(LAYOUT.splits("{dataset}"))),
     params:
         values=param_values(lambda w: splits_params(PARAMS, w.dataset)),
     log:

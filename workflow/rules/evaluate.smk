@@ -6,10 +6,10 @@ rule evaluate:
         code=stage_code("evaluate"),
         prepared=lambda w: prepared_inputs(w.dataset, w.stream),
         fusion_inputs=lambda w: fusion_inputs(w.dataset, w.protocol, w.stream),
-        model=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/model.pt",
-        trained=f"{MODELS}/{{dataset}}/{{protocol}}/{{stream}}/metrics.json",
+        model=str(LAYOUT.model_file("{dataset}", "{protocol}", "{stream}")),
+        trained=str(LAYOUT.train_metrics("{dataset}", "{protocol}", "{stream}")),
     output:
-        expand(f"{RESULTS}/metrics/{{{{dataset}}}}/{{{{protocol}}}}/{{{{stream}}}}/{{name}}", name=EVAL_FILES),
+        [str(LAYOUT.eval_dir("{dataset}", "{protocol}", "{stream}") / name) for name in EVAL_FILES],
     params:
         values=param_values(lambda w: train_params(w.stream)),
     threads: THREADS

@@ -5,8 +5,7 @@ rule profile:
     input:
         code=stage_code("profile"),
     output:
-        f"{RESULTS}/tables/efficiency.md",
-        f"{RESULTS}/tables/efficiency.csv",
+        [str(p) for p in LAYOUT.efficiency_tables()],
     params:
         values=param_values(PROFILE_PARAMS),
     threads: THREADS

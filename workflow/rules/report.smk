@@ -7,7 +7,7 @@ rule report:
         runs=[str(p) for p in report_inputs(PARAMS)],
     output:
         [str(p) for p in report_outputs(PARAMS) if p.suffix],
-        directory(f"{RESULTS}/figures"),
+        directory(str(LAYOUT.figures)),
     params:
         values=param_values(REPORT_PARAMS),
     log:

@@ -6,7 +6,7 @@ rule train_unimodal:
         code=stage_code("train_unimodal"),
         prepared=lambda w: prepared_inputs(w.dataset, w.stream),
     output:
-        expand(f"{MODELS}/{{{{dataset}}}}/{{{{protocol}}}}/{{{{stream}}}}/{{name}}", name=TRAIN_FILES),
+        [str(LAYOUT.train_dir("{dataset}", "{protocol}", "{stream}") / name) for name in TRAIN_FILES],
     wildcard_constraints:
         stream="pose|rgb",
     params:
@@ -24,10 +24,10 @@ rule train_fusion:
     input:
         code=stage_code("train_fusion"),
         prepared=lambda w: prepared_inputs(w.dataset, "fusion"),
-        pose=f"{MODELS}/{{dataset}}/{{protocol}}/pose/model.pt",
-        rgb=f"{MODELS}/{{dataset}}/{{protocol}}/rgb/model.pt",
+        pose=str(LAYOUT.model_file("{dataset}", "{protocol}", "pose")),
+        rgb=str(LAYOUT.model_file("{dataset}", "{protocol}", "rgb")),
     output:
-        expand(f"{MODELS}/{{{{dataset}}}}/{{{{protocol}}}}/fusion/{{name}}", name=TRAIN_FILES),
+        [str(LAYOUT.train_dir("{dataset}", "{protocol}", "fusion") / name) for name in TRAIN_FILES],
     params:
         values=param_values(train_params("fusion")),
     threads: THREADS

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from epamnet.datasets import PROTOCOLS
-from epamnet.datasets.textfiles import numbered_lines
-from epamnet.errors import EpamnetError, file_error
+from epamnet.errors import EpamnetError
 
 NAME_RE = re.compile(r"^([^_\s]+)_p(\d{2})_r(\d{2,})_v(\d{2,})_c(\d{2})$")
 
@@ -99,7 +97,7 @@ class ToyotaName:
 
 def parse_name(name: str) -> ToyotaName:
     """Parse ``<Activity>_pSS_rRR_vVV_cCC`` (a trailing ``.mp4`` is allowed)."""
-    stem = name[:-4] if name.endswith(".mp4") else name
+    stem = name.removesuffix(".mp4")
     m = NAME_RE.match(stem)
     if m is None:
         raise EpamnetError(
@@ -129,16 +127,3 @@ def assign(clip: ToyotaName, protocol: str) -> str | None:
         return None
     groups = SPLITS[protocol]
     return groups.part(clip.subject if groups.by == "subject" else clip.camera)
-
-
-def read_list(path: str | Path) -> list[tuple[str, int]]:
-    """Entries ``(name without .mp4, label)`` of an official-style list file."""
-    path = Path(path)
-    out = []
-    for lineno, line in numbered_lines(path, "the list", "check the path"):
-        parts = line.split()
-        if len(parts) != 2 or not parts[0].endswith(".mp4") or not parts[1].isdigit():
-            raise file_error(f"{path}:{lineno}", f"bad line {line!r}", "each line must be '<name>.mp4 <label>'")
-        out.append((parts[0][:-4], int(parts[1])))
-    return out
-

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError, file_error
+from epamnet.io.splitfile import read_split, split_classes
 
 logger = logging.getLogger(__name__)
 
@@ -52,16 +53,8 @@ def read_class_file(path: str | Path) -> list[str]:
 
 def read_split_classes(path: Path) -> list[str]:
     """The ``classes`` list of a split JSON (errors point at the splits stage and ``--classes``)."""
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise file_error(path, "split file not found", "run the splits stage, or pass --classes FILE") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise file_error(path, f"not a valid split JSON ({exc})", "rerun the splits stage") from None
-    names = obj.get("classes") if isinstance(obj, Mapping) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise file_error(path, "has no `classes` list", "pass a split JSON written by the splits stage")
-    return list(names)
+    split = read_split(path, missing_fix="run the splits stage, or pass --classes FILE", fix="rerun the splits stage")
+    return split_classes(split, path, fix="pass a split JSON written by the splits stage")
 
 
 def dataset_classes(dataset: str, protocol: str, num_classes: int) -> list[str] | None:

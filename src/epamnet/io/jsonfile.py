@@ -9,15 +9,15 @@ from typing import Any
 from epamnet.errors import file_error
 
 
-def read_json_mapping(path: str | Path) -> dict[str, Any] | None:
-    """The JSON object in ``path``; None when there is no such file."""
+def read_json_mapping(path: str | Path, *, fix: str = "rerun the stage that wrote it") -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when there is no such file. ``fix`` ends the errors."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise file_error(path, f"not valid JSON ({exc})", "rerun the stage that wrote it") from None
+        raise file_error(path, f"not valid JSON ({exc})", fix) from None
     if not isinstance(data, dict):
-        raise file_error(path, "is not a JSON mapping", "rerun the stage that wrote it")
+        raise file_error(path, "is not a JSON mapping", fix)
     return data

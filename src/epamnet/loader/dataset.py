@@ -22,7 +22,6 @@ workers see the new epoch). Test mode is deterministic and never flips.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -40,11 +39,10 @@ from epamnet.loader.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames,
 from epamnet.loader.sampling import TEST_SEED, rgb_indices, sample_frame_indices
 from epamnet.errors import file_error
 from epamnet.io.skeleton import load_annotations, validate_annotations
+from epamnet.io.splitfile import load_split
 from epamnet.io.video import read_frames
 
 logger = logging.getLogger(__name__)
-
-SPLIT_PARTS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -116,44 +114,16 @@ def rgb_clip(
     return normalize_frames(frames, config.mean, config.std)
 
 
-def load_split(path: str | os.PathLike[str], part: str) -> list[tuple[str, int]]:
-    """Read ``[[frame_dir, label], ...]`` of one part (train/val/test) of a split JSON."""
-    path = Path(path)
-    fix = "regenerate it with the splits stage (format: docs/pipeline.md)"
-    if part not in SPLIT_PARTS:
-        raise ValueError(f"part must be one of {SPLIT_PARTS}, got {part!r}")
-    if not path.is_file():
-        raise file_error(path, "split file not found", "run the splits stage first")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise file_error(path, f"not valid JSON ({exc})", fix) from None
-    if not isinstance(obj, Mapping) or not isinstance(obj.get(part), list):
-        raise file_error(path, f"has no list {part!r}", fix)
-    rows: list[tuple[str, int]] = []
-    for i, row in enumerate(obj[part]):
-        ok = (
-            isinstance(row, Sequence)
-            and not isinstance(row, str)
-            and len(row) == 2
-            and isinstance(row[0], str)
-            and isinstance(row[1], int)
-            and not isinstance(row[1], bool)
-            and row[1] >= 0
-        )
-        if not ok:
-            raise file_error(path, f"{part}[{i}] is {row!r}, expected [frame_dir, label >= 0]", fix)
-        rows.append((row[0], row[1]))
-    return rows
-
-
 class ClipDataset(Dataset):
     """Samples of one split part, as pose heatmaps and/or RGB clips (see the module doc).
 
     ``annotations`` is the prepared ``annotations.pkl`` path or an already loaded list;
     ``prepared_root`` is the folder their ``filename`` is relative to (needed for RGB).
-    At least one of ``pose`` and ``rgb`` must be given.
+    At least one of ``pose`` and ``rgb`` must be given; a subclass names in
+    ``default_streams`` the streams it always has, whose config defaults to the official one.
     """
+
+    default_streams: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -169,6 +139,10 @@ class ClipDataset(Dataset):
         seed: int = 0,
         test_seed: int = TEST_SEED,
     ) -> None:
+        if pose is None and "pose" in self.default_streams:
+            pose = PoseClipConfig()
+        if rgb is None and "rgb" in self.default_streams:
+            rgb = RGBClipConfig()
         if pose is None and rgb is None:
             raise ValueError("a dataset needs a pose config, an RGB config, or both")
         if not 0.0 <= flip_ratio <= 1.0:
@@ -268,55 +242,16 @@ class ClipDataset(Dataset):
 class PoseDataset(ClipDataset):
     """Pose heatmap clips only: items ``{"heatmaps": V x Tp x Hh x Wh, "label", "index"}``."""
 
-    def __init__(
-        self,
-        split_file: str | os.PathLike[str],
-        part: str,
-        annotations: str | os.PathLike[str] | Sequence[Mapping[str, Any]],
-        prepared_root: str | os.PathLike[str] | None = None,
-        *,
-        pose: PoseClipConfig | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(split_file, part, annotations, prepared_root, pose=pose or PoseClipConfig(), **kwargs)
+    default_streams = ("pose",)
 
 
 class RGBDataset(ClipDataset):
-    """RGB clips only: items ``{"imgs": 3 x Tr x S x S, "label", "index"}``."""
+    """RGB clips only: items ``{"imgs": 3 x Tr x S x S, "label", "index"}`` (needs ``prepared_root``)."""
 
-    def __init__(
-        self,
-        split_file: str | os.PathLike[str],
-        part: str,
-        annotations: str | os.PathLike[str] | Sequence[Mapping[str, Any]],
-        prepared_root: str | os.PathLike[str],
-        *,
-        rgb: RGBClipConfig | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(split_file, part, annotations, prepared_root, rgb=rgb or RGBClipConfig(), **kwargs)
+    default_streams = ("rgb",)
 
 
 class RGBPoseDataset(ClipDataset):
     """Both streams, RGB frames a strided subset of the pose frames: ``{"imgs", "heatmaps", ...}``."""
 
-    def __init__(
-        self,
-        split_file: str | os.PathLike[str],
-        part: str,
-        annotations: str | os.PathLike[str] | Sequence[Mapping[str, Any]],
-        prepared_root: str | os.PathLike[str],
-        *,
-        pose: PoseClipConfig | None = None,
-        rgb: RGBClipConfig | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            split_file,
-            part,
-            annotations,
-            prepared_root,
-            pose=pose or PoseClipConfig(),
-            rgb=rgb or RGBClipConfig(),
-            **kwargs,
-        )
+    default_streams = ("pose", "rgb")

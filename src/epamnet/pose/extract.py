@@ -31,16 +31,22 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from epamnet.errors import EpamnetError, file_error
-from epamnet.io.skeleton import load_annotations, save_annotations
+from epamnet.errors import EpamnetError
+from epamnet.io.shards import check_shard, merge_annotation_shards
+from epamnet.io.skeleton import save_annotations
 from epamnet.io.video import iter_frames
-from epamnet.pose.person_boxes import BOX_SOURCES, BoxSource, FrameBoxes, make_box_source
 from epamnet.pose.estimator import (
     DEFAULT_CONFIG,
     NUM_KEYPOINTS,
     PoseEstimator,
     build_estimator,
     missing_checkpoint_error,
+)
+from epamnet.pose.person_boxes import (
+    BOX_SOURCES,
+    BoxSource,
+    FrameBoxes,
+    make_box_source,
 )
 
 logger = logging.getLogger(__name__)
@@ -159,8 +165,7 @@ def shard_videos(
     videos: Sequence[tuple[str, str | Path]], shard: int, num_shards: int
 ) -> list[tuple[str, Path]]:
     """The videos of shard ``shard`` of ``num_shards``: sorted by frame_dir, positions shard, shard+n, ..."""
-    if num_shards < 1 or not 0 <= shard < num_shards:
-        raise EpamnetError(f"pose: shard {shard} of {num_shards} is out of range; use 0 <= shard < num_shards (pose.shards)")
+    check_shard("pose", shard, num_shards, "pose.shards")
     names = [str(name) for name, _ in videos]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})[0]
@@ -218,20 +223,9 @@ def extract_shard(
 
 def merge_shards(shard_pkls: Sequence[str | Path], out_pkl: str | Path) -> list[dict[str, Any]]:
     """Join shard pickles into ``out_pkl`` (sorted by frame_dir), refusing a video found twice."""
-    merged: list[dict[str, Any]] = []
-    origin: dict[str, Path] = {}
-    for pkl in map(Path, shard_pkls):
-        for ann in load_annotations(pkl):
-            name = str(ann["frame_dir"])
-            if name in origin:
-                raise file_error(pkl, f"video {name} is also in {origin[name]}",
-                                 "re-run the pose shards with the same pose.shards")
-            origin[name] = pkl
-            merged.append(ann)
-    merged.sort(key=lambda a: str(a["frame_dir"]))
-    save_annotations(out_pkl, merged)
-    logger.info("pose-merge: %d annotations from %d shards into %s", len(merged), len(shard_pkls), out_pkl)
-    return merged
+    return merge_annotation_shards(
+        shard_pkls, out_pkl, stage="pose-merge", item="video", rerun="re-run the pose shards with the same pose.shards"
+    )
 
 
 __all__ = [

@@ -47,6 +47,8 @@ from typing import BinaryIO, Literal
 
 from tqdm import tqdm
 
+from epamnet.datasets import ntu, pku
+from epamnet.datasets.registry import get_dataset
 from epamnet.errors import DiskFullError, EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir, atomic_write, is_disk_full, write_text
 from epamnet.io.digest import sha256_file
@@ -78,13 +80,10 @@ class RemoteFile:
 #: list). We never invent a pin: ``sha256`` stays None until the project can cite one;
 #: meanwhile :func:`download` records the measured hash on first download (trust on
 #: first use) and users can pin it with ``skeleton_sha256``.
+#: They are the datasets' own skeleton files (the adapters' ``skeletons_file``) under one URL.
 REMOTE_FILES: dict[str, RemoteFile] = {
-    "ntu60_2d.pkl": RemoteFile(
-        "ntu60_2d.pkl", "https://download.openmmlab.com/mmaction/v1.0/skeleton/data/ntu60_2d.pkl", None
-    ),
-    "ntu120_2d.pkl": RemoteFile(
-        "ntu120_2d.pkl", "https://download.openmmlab.com/mmaction/v1.0/skeleton/data/ntu120_2d.pkl", None
-    ),
+    name: RemoteFile(name, f"https://download.openmmlab.com/mmaction/v1.0/skeleton/data/{name}", None)
+    for name in (get_dataset(dataset).skeletons_file for dataset in ("ntu60", "ntu120"))
 }
 
 
@@ -114,76 +113,84 @@ class ManualItem:
 class DatasetSource:
     """Where a real dataset's raw files come from."""
 
+    dataset: str
     group: str  # sub-folder of the downloads folder
     page: str  # the owners' request/download page
     items: tuple[ManualItem, ...]
-    skeletons: str  # file name of the provided skeletons inside raw/<dataset>/
-    remote: RemoteFile | None = None  # downloadable skeletons, else an optional hand-supplied pickle
+
+    @property
+    def skeletons(self) -> str:
+        """File name of the provided skeletons inside ``raw/<dataset>/`` (the adapter's)."""
+        return get_dataset(self.dataset).skeletons_file
+
+    @property
+    def remote(self) -> RemoteFile | None:
+        """The downloadable skeletons; None where a hand-supplied pickle is optional."""
+        return REMOTE_FILES.get(self.skeletons)
 
 
 def _archive_names(stem: str) -> tuple[str, ...]:
     return tuple(f"{stem}{ext}" for ext in (".zip", ".tar", ".tar.gz", ".tgz"))
 
 
-def _ntu_items(setups: int) -> tuple[ManualItem, ...]:
+def _folder_item(folder: str, what: str, member: str, required: tuple[str, ...] = ()) -> ManualItem:
+    """A piece handed out as one folder (or that folder archived), kept under its own name."""
+    return ManualItem(f"{folder}/", what, _archive_names(folder), folder, member, folder, required)
+
+
+def _ntu_items(dataset: str) -> tuple[ManualItem, ...]:
+    """One archive per setup (NTU60 is setups S001-S017, NTU120 adds S018-S032)."""
+    info = get_dataset(dataset)
     return tuple(
         ManualItem(
             name=f"nturgbd_rgb_s{s:03d}.zip",
             what=f"NTU RGB+D RGB videos, setup {s}",
             archives=(f"nturgbd_rgb_s{s:03d}.zip",),
-            folder="nturgb+d_rgb",
-            member=rf"S{s:03d}C\d{{3}}P\d{{3}}R\d{{3}}A\d{{3}}_rgb\.avi",
-            dest="nturgb+d_rgb",
+            folder=info.video_folder,
+            member=rf"S{s:03d}C\d{{3}}P\d{{3}}R\d{{3}}A\d{{3}}{re.escape(info.video_suffix)}",
+            dest=info.video_folder,
         )
-        for s in range(1, setups + 1)
+        for s in range(1, ntu.MAX_SETUP[dataset] + 1)
     )
 
 
+_PKU = get_dataset("pku")
 _PKU_ITEMS = (
-    ManualItem(
-        name="RGB_VIDEO/",
-        what="PKU-MMD RGB videos",
-        archives=_archive_names("RGB_VIDEO"),
-        folder="RGB_VIDEO",
-        member=r"\d{4}-[LMR]\.avi",
-        dest="RGB_VIDEO",
+    _folder_item(_PKU.video_folder, "PKU-MMD RGB videos", rf"\d{{4}}-[LMR]{re.escape(_PKU.video_suffix)}"),
+    _folder_item(
+        pku.LABEL_FOLDER,
+        "PKU-MMD label files <dddd>-<L|M|R>.txt, from the dataset's label archive",
+        r"\d{4}-[LMR]\.txt",
     ),
-    ManualItem(
-        name="Train_Label_PKU_final/",
-        what="PKU-MMD label files <dddd>-<L|M|R>.txt, from the dataset's label archive",
-        archives=_archive_names("Train_Label_PKU_final"),
-        folder="Train_Label_PKU_final",
-        member=r"\d{4}-[LMR]\.txt",
-        dest="Train_Label_PKU_final",
-    ),
-    ManualItem(
-        name="Split/",
-        what="PKU-MMD protocol files cross-subject.txt, cross-view.txt",
-        archives=_archive_names("Split"),
-        folder="Split",
-        member=r"cross-(?:subject|view)\.txt",
-        dest="Split",
-        required=("cross-subject.txt", "cross-view.txt"),
+    _folder_item(
+        pku.SPLIT_FOLDER,
+        f"PKU-MMD protocol files {', '.join(pku.SPLIT_FILES.values())}",
+        r"cross-(?:subject|view)\.txt",
+        required=tuple(pku.SPLIT_FILES.values()),
     ),
 )
 
+_TOYOTA = get_dataset("toyota")
 _TOYOTA_ITEMS = (
     ManualItem(
         name="toyota_smarthome_mp4.tar.gz",
         what="Toyota Smarthome trimmed mp4 clips",
         archives=("toyota_smarthome_mp4.tar.gz", "toyota_smarthome_mp4.tar", "toyota_smarthome_mp4.zip"),
-        folder="mp4",
-        member=r"[A-Za-z]+(?:\.[A-Za-z]+)*_p\d{2}_r\d{2}_v\d{2}_c\d{2}\.mp4",
-        dest="mp4",
+        folder=_TOYOTA.video_folder,
+        member=rf"[A-Za-z]+(?:\.[A-Za-z]+)*_p\d{{2}}_r\d{{2}}_v\d{{2}}_c\d{{2}}{re.escape(_TOYOTA.video_suffix)}",
+        dest=_TOYOTA.video_folder,
     ),
 )
 
-#: Real datasets: NTU60 is setups S001-S017, NTU120 adds S018-S032.
+#: The real datasets, by name.
 SOURCES: dict[str, DatasetSource] = {
-    "ntu60": DatasetSource("ntu", NTU_PAGE, _ntu_items(17), "ntu60_2d.pkl", REMOTE_FILES["ntu60_2d.pkl"]),
-    "ntu120": DatasetSource("ntu", NTU_PAGE, _ntu_items(32), "ntu120_2d.pkl", REMOTE_FILES["ntu120_2d.pkl"]),
-    "pku": DatasetSource("pku", PKU_PAGE, _PKU_ITEMS, "pku_2d.pkl"),
-    "toyota": DatasetSource("toyota", TOYOTA_PAGE, _TOYOTA_ITEMS, "toyota_2d.pkl"),
+    source.dataset: source
+    for source in (
+        DatasetSource("ntu60", "ntu", NTU_PAGE, _ntu_items("ntu60")),
+        DatasetSource("ntu120", "ntu", NTU_PAGE, _ntu_items("ntu120")),
+        DatasetSource("pku", "pku", PKU_PAGE, _PKU_ITEMS),
+        DatasetSource("toyota", "toyota", TOYOTA_PAGE, _TOYOTA_ITEMS),
+    )
 }
 
 

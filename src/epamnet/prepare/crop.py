@@ -30,9 +30,19 @@ from tqdm import tqdm
 
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir, atomic_write, is_disk_full
+from epamnet.io.shards import (
+    failures_path,
+    merge_annotation_shards,
+    shard_members,
+)
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, iter_frames, video_info
-from epamnet.prepare.global_box import global_box, keypoints_to_crop, scale_box, valid_keypoints
+from epamnet.prepare.global_box import (
+    global_box,
+    keypoints_to_crop,
+    scale_box,
+    valid_keypoints,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +57,6 @@ class ShardResult:
 
     written: int
     failed: list[dict[str, str]] = field(default_factory=list)
-
-
-def shard_members(names: Sequence[str], shard: int, num_shards: int) -> list[str]:
-    """The ``frame_dir`` names of shard ``shard`` of ``num_shards``: sorted, positions shard, shard+n, ..."""
-    if num_shards < 1 or not 0 <= shard < num_shards:
-        raise EpamnetError(f"crop: shard {shard} of {num_shards} is out of range; use 0 <= shard < num_shards")
-    return sorted(names)[shard::num_shards]
-
-
-def shard_filename(shard: int, frame_dir: str) -> str:
-    """A cropped video's path relative to the prepared dataset folder (docs/pipeline.md)."""
-    return f"videos/shard-{shard:03d}/{frame_dir}.mp4"
 
 
 def crop_sample(
@@ -156,12 +154,6 @@ def _failure(frame_dir: str, path: Path, exc: BaseException) -> dict[str, str]:
     return {"frame_dir": frame_dir, "file": str(path), "reason": reason}
 
 
-def failures_path(out_pkl: str | Path) -> Path:
-    """Where a shard lists the samples it skipped: ``<out_pkl stem>.failures.json`` next to it."""
-    out_pkl = Path(out_pkl)
-    return out_pkl.with_name(f"{out_pkl.stem}.failures.json")
-
-
 def crop_shard(
     skeletons_path: str | Path,
     video_for: Callable[[str], Path],
@@ -176,12 +168,13 @@ def crop_shard(
     hw_ratio: float | None = 1.0,
     on_error: Literal["fail", "skip"] = "fail",
     codec: str | None = None,
+    root: str | Path | None = None,
 ) -> ShardResult:
     """Crop shard ``shard`` of ``num_shards`` of the samples in ``skeletons_path``.
 
     Writes ``out_video_dir/<frame_dir>.mp4`` (the folder appears atomically, as a whole)
-    and ``out_pkl`` (the cropped annotations, ``filename`` =
-    ``videos/shard-{shard:03d}/<frame_dir>.mp4``), and always
+    and ``out_pkl`` (the cropped annotations, ``filename`` = the video's path relative to
+    ``root``, the prepared dataset folder; default: two levels above ``out_video_dir``), and always
     ``<out_pkl stem>.failures.json`` (a list of ``{frame_dir, file, reason}``, empty
     unless ``on_error='skip'`` skipped something). With ``on_error='fail'`` the first
     bad sample raises and nothing is written. A full disk always stops the shard.
@@ -189,8 +182,10 @@ def crop_shard(
     if on_error not in ("fail", "skip"):
         raise EpamnetError(f"crop: on_error must be 'fail' or 'skip', got {on_error!r}")
     out_pkl, out_video_dir = Path(out_pkl), Path(out_video_dir)
+    rel_dir = out_video_dir.relative_to(Path(root) if root is not None else out_video_dir.parent.parent)
     annotations = load_annotations(skeletons_path)
-    members = set(shard_members([str(a["frame_dir"]) for a in annotations], shard, num_shards))
+    names = [str(a["frame_dir"]) for a in annotations]
+    members = set(shard_members(names, shard, num_shards, stage="crop", key="prepare.shards"))
     mine = sorted((a for a in annotations if a["frame_dir"] in members), key=lambda a: a["frame_dir"])
     del annotations  # keep only this shard's entries in memory
     logger.info("crop shard %d/%d: %d of the samples in %s", shard, num_shards, len(mine), skeletons_path)
@@ -206,7 +201,7 @@ def crop_shard(
                     crop_sample(
                         ann, src, tmp_dir / f"{name}.mp4",
                         size=size, padding=padding, threshold=threshold, hw_ratio=hw_ratio,
-                        codec=codec, filename=shard_filename(shard, name),
+                        codec=codec, filename=(rel_dir / f"{name}.mp4").as_posix(),
                     )
                 )
             except (EpamnetError, cv2.error, OSError) as exc:
@@ -241,28 +236,18 @@ def merge_shards(
     """
     out_pkl = Path(out_pkl)
     root = Path(root) if root is not None else out_pkl.parent
-    merged: list[dict[str, Any]] = []
-    origin: dict[str, Path] = {}
-    for pkl in shard_pkls:
-        pkl = Path(pkl)
-        for ann in load_annotations(pkl):
-            name = str(ann["frame_dir"])
-            if name in origin:
-                raise file_error(
-                    pkl, f"sample {name} is also in {origin[name]}",
-                    "re-run the crop shards with the same prepare.shards",
-                )
-            origin[name] = pkl
-            rel = ann.get("filename")
-            if not isinstance(rel, str) or not (root / rel).is_file():
-                raise file_error(
-                    pkl, f"the video of {name} ({root / str(rel)}) does not exist",
-                    "re-run this crop shard",
-                )
-            merged.append(ann)
-    merged.sort(key=lambda a: str(a["frame_dir"]))
-    save_annotations(out_pkl, merged)
-    logger.info("crop-merge: %d samples from %d shards into %s", len(merged), len(shard_pkls), out_pkl)
+
+    def video_exists(shard_pkl: Path, ann: dict[str, Any]) -> None:
+        rel = ann.get("filename")
+        if not isinstance(rel, str) or not (root / rel).is_file():
+            raise file_error(
+                shard_pkl, f"the video of {ann['frame_dir']} ({root / str(rel)}) does not exist", "re-run this crop shard"
+            )
+
+    merged = merge_annotation_shards(
+        shard_pkls, out_pkl, stage="crop-merge", check=video_exists,
+        rerun="re-run the crop shards with the same prepare.shards",
+    )
     skipped = {str(failures_path(p)): _count_failures(failures_path(p)) for p in shard_pkls}
     if any(skipped.values()):
         logger.warning(
@@ -288,6 +273,5 @@ __all__ = [
     "failures_path",
     "global_box",
     "merge_shards",
-    "shard_filename",
     "shard_members",
 ]

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
+from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotation_file, save_annotations
 
@@ -26,18 +26,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: File name of the skeletons a dataset provides, inside its raw folder.
-PROVIDED_SKELETONS: dict[str, str] = {
-    "ntu60": "ntu60_2d.pkl",
-    "ntu120": "ntu120_2d.pkl",
-    "pku": "pku_2d.pkl",
-    "toyota": "toyota_2d.pkl",
-}
-
 
 def provided_skeletons(dataset: str, raw_dir: Path, out_path: Path) -> int:
     """Copy the dataset's own skeletons into ``out_path``, validated; return the count."""
-    src = Path(raw_dir) / PROVIDED_SKELETONS[dataset]
+    src = Path(raw_dir) / get_dataset(dataset).skeletons_file
     if not src.exists():
         raise EpamnetError(
             f"{src}: provided skeletons not found; put the dataset's 2D skeleton pickle there "
@@ -52,19 +44,11 @@ def provided_skeletons(dataset: str, raw_dir: Path, out_path: Path) -> int:
     return len(annotations)
 
 
-#: Where a dataset's raw videos are and how their file names end: name = frame_dir + suffix.
-RAW_VIDEOS: dict[str, tuple[str, str]] = {
-    "ntu60": ("nturgb+d_rgb", "_rgb.avi"),
-    "ntu120": ("nturgb+d_rgb", "_rgb.avi"),
-    "pku": ("RGB_VIDEO", ".avi"),
-    "toyota": ("mp4", ".mp4"),
-}
-
-
 def raw_videos(dataset: str, raw_dir: Path) -> list[tuple[str, Path]]:
     """(frame_dir, path) of every raw video of ``dataset``, sorted by frame_dir."""
-    folder, suffix = RAW_VIDEOS[dataset]
-    where = Path(raw_dir) / folder
+    info = get_dataset(dataset)
+    suffix = info.video_suffix
+    where = Path(raw_dir) / info.video_folder
     if not where.is_dir():
         raise EpamnetError(f"{where}: raw video folder not found; run `epamnet acquire --dataset {dataset}` first")
     videos = sorted((p.name[: -len(suffix)], p) for p in where.iterdir() if p.name.endswith(suffix))
@@ -75,8 +59,6 @@ def raw_videos(dataset: str, raw_dir: Path) -> list[tuple[str, Path]]:
 
 def video_labels(dataset: str, names: list[str]) -> dict[str, int]:
     """Labels the names carry (NTU: A###, Toyota: the activity); PKU's untrimmed videos have none (-1)."""
-    from epamnet.datasets.registry import get_dataset
-
     info = get_dataset(dataset)
     if info.needs_clips:
         return {}
@@ -98,7 +80,7 @@ def extract_skeletons(dataset: str, raw_dir: Path, pose: Pose, shard: int, out_p
     settings = pose_settings(pose)
     skeletons = None
     if settings.box_source == "skeleton":
-        skeletons = Path(raw_dir) / PROVIDED_SKELETONS[dataset]
+        skeletons = Path(raw_dir) / get_dataset(dataset).skeletons_file
         if not skeletons.is_file():
             raise EpamnetError(
                 f"{skeletons}: pose.box_source is 'skeleton' but {dataset} provides no skeletons to take boxes from; "

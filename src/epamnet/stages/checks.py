@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from epamnet.config import Params
 from epamnet.errors import EpamnetError
+from epamnet.io.shards import check_shard
 
 
 def dataset_arg(params: Params, name: str) -> str:
@@ -25,6 +26,5 @@ def protocol_arg(params: Params, dataset: str, protocol: str) -> str:
 
 def shard_arg(stage: str, shard: int, n: int, key: str) -> int:
     """Check a shard number against the shard count ``n`` (params key ``key``); return ``n``."""
-    if not 0 <= shard < n:
-        raise EpamnetError(f"{stage}: shard {shard} is out of range; {key} is {n}, use 0..{n - 1}")
+    check_shard(stage, shard, n, key)
     return n

@@ -39,4 +39,5 @@ def run(params: Params, dataset: str, shard: int) -> None:
         padding=crop.padding,
         threshold=crop.threshold,
         on_error=params.prepare.on_sample_error,
+        root=lay.prepared(ds),
     )

@@ -10,17 +10,16 @@ from epamnet.config import Params, param_values
 from epamnet.datasets.registry import REPORTED_METRIC
 from epamnet.engine.distributed import resolve_device
 from epamnet.engine.evaluate import evaluate, write_evaluation
+from epamnet.io.splitfile import read_split
 from epamnet.layout import Layout
 from epamnet.models.convert import load_state_strict, read_checkpoint
 from epamnet.models.epam import build_model
 from epamnet.provenance import stage_provenance, write_provenance
 from epamnet.runtime import set_torch_threads
 from epamnet.stages.checks import dataset_arg, protocol_arg
+from epamnet.stages.keys import train_params
 from epamnet.stages.streams import (
     build_dataset,
-    param_keys,
-    read_split,
-    split_file,
     stream_inputs,
     task_for,
 )
@@ -34,7 +33,7 @@ def run(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, A
     protocol = protocol_arg(params, ds, protocol)
     set_torch_threads(params.runtime.threads)
     lay = Layout.from_params(params)
-    split = read_split(split_file(lay, ds, protocol))
+    split = read_split(lay.split_file(ds, protocol))
     num_classes = split["num_classes"]
     cfg = params.train_config(stream)
     model = build_model(params.model_spec(), num_classes, stream)
@@ -65,7 +64,7 @@ def run(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, A
     )
     inputs = {**stream_inputs(params, ds, protocol, stream), "model": weights}
     prov = stage_provenance(
-        params_values=param_values(params, param_keys(stream)), inputs=inputs, device=str(device),
+        params_values=param_values(params, train_params(stream)), inputs=inputs, device=str(device),
         outputs=(str(lay.results), "dvc.lock"),
     )
     write_provenance(out, prov)

@@ -67,7 +67,7 @@ from epamnet.io.video import DEFAULT_CODECS, video_info
 from epamnet.layout import Layout
 from epamnet.pose.extract import PoseSettings
 from epamnet.pose.settings import pose_settings
-from epamnet.stages.streams import clip_configs, split_file
+from epamnet.stages.streams import clip_configs
 
 TRAIN_FIX = "train it with `epamnet train --dataset D --protocol P --stream fusion`, or pass --checkpoint FILE"
 PRESETS = ("synthetic", "paper")
@@ -287,7 +287,7 @@ def _class_source(opts: PredictOptions, lay: Layout, checkpoint: Path) -> ClassS
         dataset, protocol = _trained_on(lay, checkpoint) or (None, None)
     split = opts.split
     if split is None and dataset is not None and protocol is not None:
-        default = split_file(lay, dataset, protocol)
+        default = lay.split_file(dataset, protocol)
         split = default if default.is_file() else None
     return ClassSource(classes=opts.classes, split=split, dataset=dataset, protocol=protocol)
 

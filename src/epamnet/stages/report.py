@@ -34,6 +34,7 @@ from epamnet.config.model import ModelSpec, paper_spec
 from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_dir
 from epamnet.io.jsonfile import read_json_mapping
+from epamnet.io.splitfile import read_split
 from epamnet.layout import Layout
 from epamnet.provenance import PROVENANCE_FILE
 from epamnet.report import figures as fig
@@ -60,38 +61,9 @@ from epamnet.report.tables import (
 
 logger = logging.getLogger(__name__)
 
-RESULT_TABLES = ("results.md", "results.csv", "results.tex")
-EFFICIENCY_TABLES = ("efficiency_comparison.md", "efficiency_comparison.csv", "efficiency_comparison.tex")
-
-
 def configured_runs(params: Params) -> list[tuple[str, str]]:
     """(dataset, protocol) pairs the pipeline runs, in ``datasets.run`` order."""
     return [(d, p) for d in params.datasets.run for p in params.datasets.entry(d).protocols]
-
-
-def figures_dir(params: Params) -> Path:
-    return Layout.from_params(params).results / "figures"
-
-
-def report_outputs(params: Params) -> list[Path]:
-    """What the stage writes: the six table files and the figures folder."""
-    lay = Layout.from_params(params)
-    return [lay.tables / n for n in RESULT_TABLES + EFFICIENCY_TABLES] + [figures_dir(params)]
-
-
-def report_inputs(params: Params) -> list[Path]:
-    """The files the stage reads (its code comes from its imports: ``epamnet.codedeps``)."""
-    lay = Layout.from_params(params)
-    deps: list[Path] = [lay.tables / "efficiency.csv"]
-    for d, p in configured_runs(params):
-        for s in STREAMS:
-            deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
-            ev = lay.eval_dir(d, p, s)
-            deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "confusion.csv"]
-        deps.append(lay.model_file(d, p, "fusion"))
-    for d in params.datasets.run:  # test clips of the attention figure
-        deps += [lay.annotations(d), lay.splits(d), *lay.prepared_videos(d, params.prepare.shards)]
-    return deps
 
 
 def model_cost(spec: ModelSpec, num_classes: int) -> dict[str, tuple[int, float, float]]:
@@ -114,7 +86,7 @@ def _fusion_attention(
     """Attention figure of the trained fused model on ``clips`` test clips spread over the list."""
     from epamnet.models.convert import load_state_strict, read_checkpoint
     from epamnet.models.epam import build_model
-    from epamnet.stages.streams import build_dataset, read_split, split_file
+    from epamnet.stages.streams import build_dataset
 
     lay = Layout.from_params(params)
     weights = lay.model_file(dataset, protocol, "fusion")
@@ -122,7 +94,7 @@ def _fusion_attention(
         return None
     model = build_model(params.model_spec(), num_classes, "fusion")
     load_state_strict(model, read_checkpoint(weights), weights)
-    split = read_split(split_file(lay, dataset, protocol))
+    split = read_split(lay.split_file(dataset, protocol))
     test = build_dataset(params, dataset, protocol, "fusion", "test", train_mode=False)
     if len(test) == 0:
         return None
@@ -152,7 +124,7 @@ def _efficiency_rows(
     lay: Layout, spec: ModelSpec, num_classes: int | None, costs: dict[str, tuple]
 ) -> list[EfficiencyRow]:
     rows: list[EfficiencyRow] = []
-    profile_csv = lay.tables / "efficiency.csv"
+    _, profile_csv = lay.efficiency_tables()
     if profile_csv.is_file():
         rows += read_profile_csv(profile_csv)
     else:
@@ -267,7 +239,7 @@ def run(params: Params, *, attention_clips: int = 3) -> list[Path]:
             )  # fmt: skip
         )
 
-    out = figures_dir(params)
+    out = Layout.from_params(params).figures
     with atomic_dir(out) as tmp:
         names = [fig.plot_accuracy_vs_gflops(points, tmp / "accuracy_vs_gflops.png").name]
         for (d, p), run in runs.items():

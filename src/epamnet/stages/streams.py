@@ -15,6 +15,9 @@ from typing import Any
 
 from epamnet.codedeps import code_sha256
 from epamnet.config import Params
+from epamnet.engine.tasks import FusionTask, SingleStreamTask
+from epamnet.io.digest import sha256_file
+from epamnet.layout import Layout
 from epamnet.loader.dataset import (
     PoseClipConfig,
     PoseDataset,
@@ -22,10 +25,7 @@ from epamnet.loader.dataset import (
     RGBDataset,
     RGBPoseDataset,
 )
-from epamnet.engine.tasks import FusionTask, SingleStreamTask
-from epamnet.errors import EpamnetError
-from epamnet.io.digest import sha256_file
-from epamnet.layout import Layout
+
 
 def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
     """Clip lengths and sizes from the model spec; transforms from ``data``."""
@@ -44,25 +44,12 @@ def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
     return pose, rgb
 
 
-def split_file(lay: Layout, dataset: str, protocol: str) -> Path:
-    return lay.splits(dataset) / f"{protocol}.json"
-
-
-def read_split(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EpamnetError(f"{path}: split file not found; run the splits stage first") from None
-    except json.JSONDecodeError as exc:
-        raise EpamnetError(f"{path}: not valid JSON ({exc.msg}); rerun the splits stage") from None
-
-
 def build_dataset(params: Params, dataset: str, protocol: str, stream: str, part: str, *, train_mode: bool):
     """The torch Dataset of one split part for one stream."""
     lay = Layout.from_params(params)
     pose, rgb = clip_configs(params)
     kwargs = dict(
-        split_file=split_file(lay, dataset, protocol),
+        split_file=lay.split_file(dataset, protocol),
         part=part,
         annotations=lay.annotations(dataset),
         prepared_root=lay.prepared(dataset),
@@ -111,15 +98,10 @@ def run_info(
     }))  # plain lists and dicts: loadable with weights_only
 
 
-def param_keys(stream: str) -> tuple[str, ...]:
-    """Parameter keys a training (and evaluation) of ``stream`` reads."""
-    return ("model", "data", "train.common", f"train.{stream}", "runtime")
-
-
 def stream_inputs(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, Path]:
     """The files a stream's training reads, by name (recorded with their hashes in provenance.json)."""
     lay = Layout.from_params(params)
-    files = {"annotations": lay.annotations(dataset), "split": split_file(lay, dataset, protocol)}
+    files = {"annotations": lay.annotations(dataset), "split": lay.split_file(dataset, protocol)}
     if stream != "pose":
         files.update({f"videos/{p.name}": p for p in lay.prepared_videos(dataset, params.prepare.shards)})
     if stream == "fusion":

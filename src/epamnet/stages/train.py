@@ -29,18 +29,17 @@ from epamnet.engine.launch import maybe_relaunch
 from epamnet.engine.trainer import seed_everything, stale_checkpoint, train
 from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_path
+from epamnet.io.splitfile import read_split
 from epamnet.layout import Layout
 from epamnet.models.convert import read_checkpoint
 from epamnet.models.epam import build_model, load_stream_weights
 from epamnet.provenance import stage_provenance, write_provenance
 from epamnet.runtime import set_torch_threads
 from epamnet.stages.checks import dataset_arg, protocol_arg
+from epamnet.stages.keys import train_params
 from epamnet.stages.streams import (
     build_dataset,
-    param_keys,
-    read_split,
     run_info,
-    split_file,
     stream_inputs,
     task_for,
 )
@@ -70,7 +69,7 @@ def run(
         return None
     set_torch_threads(params.runtime.threads)
     lay = Layout.from_params(params)
-    split = read_split(split_file(lay, ds, protocol))
+    split = read_split(lay.split_file(ds, protocol))
     num_classes = split["num_classes"]
     has_val = bool(split.get("val"))
     metric = REPORTED_METRIC[ds]
@@ -112,7 +111,7 @@ def run(
             return result.metrics
         out = lay.train_dir(ds, protocol, stream)
         prov = stage_provenance(
-            params_values=param_values(params, param_keys(stream)),
+            params_values=param_values(params, train_params(stream)),
             inputs=stream_inputs(params, ds, protocol, stream),
             device=str(resolve_device(cfg.device)),
             outputs=(str(lay.results), "dvc.lock"),

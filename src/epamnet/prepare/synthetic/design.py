@@ -12,19 +12,10 @@ streams); inside a group, the four classes are the 2 x 2 combinations of
   sees steps of ~0.3 turn per sampled frame against at most 0.04. Both variants give
   the same distribution of single-frame poses.
 * a *held object*: a clearly coloured shape drawn in the right hand, ``object_size``
-  metres across. It is part of the video only; the skeleton does not carry it. At the
-  synthetic model's 64x64 RGB input the default 0.13 m is ~2 px and the small RGB net
-  does not learn it in 10 epochs (object 58 % on NTU-like xsub test); at 0.3 m it does
-  (99-100 %, the RGB stream then at its 50 % ceiling).
+  metres across. It is part of the video only; the skeleton does not carry it.
 
-Why a bounce of the whole body: a fine motion of one joint (the right wrist drawing a
-small circle, told apart by its direction or by its speed) is plain in hand-made
-features of the pose clip (wrist speed per sample: 1.7 vs 3.6 heatmap pixels, 98 %
-separable) but the small pose stream did not learn it in 10 epochs (44-60 %, chance 50 %,
-radii 0.08-0.35 m), nor in 30. With all 17 joints moving, the temporal shift sees it in
-every channel. Measured on NTU-like xsub (192 training clips, 10 epochs, 2026-11-27,
-radius 0.07 m): pose variant 96 %, RGB variant 54 %; test top-1 pose 0.40, RGB 0.54,
-fused 0.99 (the default run's numbers: results/ and README).
+Why the whole body bounces, and how the object size was chosen (with the measurements
+behind both): docs/synthetic-data.md.
 
 So classes that differ only by object are identical to the pose stream, classes that
 differ only by the bounce rate are (nearly) identical to the RGB stream, and a
