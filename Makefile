@@ -42,7 +42,7 @@ chromium:
 
 # The mmaction2 oracle, the mmpose stack and Chromium are installed first: their tests must run, not skip.
 test: venv chromium
-	EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 EPAMNET_REQUIRE_CHROMIUM=1 pytest
+	EPAMNET_NO_SKIP=1 EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 EPAMNET_REQUIRE_CHROMIUM=1 pytest
 
 test-fast: venv
 	EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 pytest -m "not pipeline"

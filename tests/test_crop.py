@@ -77,6 +77,31 @@ def test_box_ignores_nan_zero_and_unscored_points() -> None:
     assert global_box(base) == (5, 5, 55, 55)
 
 
+def test_box_keeps_points_with_one_zero_coordinate() -> None:
+    """A joint on the frame's left or top edge, (0, y) or (x, 0), is a position, not a missing joint.
+
+    Each case puts the lone zero where it cannot move the box (the zero coordinate itself is
+    ignored, as in mmaction2's PoseCompact; test_oracle_mmaction checks a case where it would)
+    while the point's other coordinate is the extreme of its axis.
+    """
+    # Tall 400 x 100 frame. y: 120..290 (290 from (0, 290)) -> centre 205, half 85 * 1.25 = 106.25
+    # -> y 98.75..311.25 -> 98, 311. Square: half-width 106.25 around any centre in 0..100 -> x 0..100.
+    tall = _ann([[[(40, 120), (60, 280), (0, 290)]]], img_shape=(400, 100))
+    assert global_box(tall) == (0, 98, 100, 311)
+    # Without (0, 290) it would be y 120..280 -> (0, 100, 100, 300).
+    # Wide 100 x 400 frame: the same with x and y swapped.
+    wide = _ann([[[(120, 40), (280, 60), (290, 0)]]], img_shape=(100, 400))
+    assert global_box(wide) == (98, 0, 311, 100)
+    # 200 x 200, x = -8 is the minimum anyway. x: -8..30, y: 50..140 (140 from (0, 140)): centre
+    # (11, 95), half-sizes 23.75 and 56.25 -> square 56.25 -> x -45.25..67.25, y 38.75..151.25.
+    # (Without (0, 140): y 50..60 -> square 23.75 -> (0, 31, 34, 78).)
+    negative = _ann([[[(-8, 50), (30, 60), (0, 140)]]], img_shape=(200, 200))
+    assert global_box(negative) == (0, 38, 67, 151)
+    # The same point with score 0 (or both coordinates zero) is dropped: y 50..60.
+    negative["keypoint_score"][0, 0, 2] = 0.0
+    assert global_box(negative) == (0, 31, 34, 78)
+
+
 def test_keypoints_to_crop_maps_pixels_and_zeroes_invalid_points() -> None:
     kp = np.array([[[[10, 20], [0, 0], [np.nan, 5], [30, 40]]]], dtype=np.float32)
     score = np.array([[[0.9, 0.8, 0.7, 0.0]]], dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -191,6 +192,64 @@ def test_spatial_temporal_attention_variant():
     assert att.shape == (1, 1, spec.rgb.clip_len, 4, 4)
     with pytest.raises(ValueError, match="T=8"):
         model.attention_module(torch.randn(1, spec.pose.out_channels, 5, 4, 4))
+
+
+def _np_sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _np_correlate_same(img, kernel):
+    """2-D cross-correlation (what Conv does) of one H x W map, zero padding, same size."""
+    k = kernel.shape[0]
+    padded = np.pad(img, k // 2)
+    h, w = img.shape
+    return np.array([[np.sum(kernel * padded[i : i + k, j : j + k]) for j in range(w)] for i in range(h)])
+
+
+def test_spatial_temporal_attention_values_by_hand():
+    """Official 'spatial_temporal': A_S = sigmoid(conv7x7(ReLU(conv3x3 C->1))),
+    A_T = sigmoid(fc2(ReLU(fc1(mean_HW A_S)))), output A_S * A_T; computed here in NumPy from
+    weights the test sets (asymmetric kernels and matrices, so flips and transposes show)."""
+    n, c, t, h, w = 2, 3, 4, 5, 6
+    att = SpatialTemporalAttention(channels=c, frames=t).double().eval()
+
+    # All weights zero: A_S = sigmoid(0) = 0.5 everywhere, A_T = sigmoid(0) = 0.5 -> 0.25.
+    for p in att.parameters():
+        nn.init.zeros_(p)
+    x = torch.randn(n, c, t, h, w, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(att(x), torch.full((n, 1, t, h, w), 0.25, dtype=torch.float64), rtol=0, atol=1e-15)
+
+    k3 = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
+    gains = np.array([0.5, -1.0, 0.25])  # per input channel
+    b1 = -0.2
+    k7 = np.arange(49.0).reshape(7, 7) / 100 - 0.2
+    b2 = 0.1
+    w1 = 2 * np.array([[1, -1, 0, 0], [0, 1, -1, 0], [0, 0, 1, -1], [-1, 0, 0, 1]], dtype=float)
+    w2 = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], dtype=float) - 0.5
+    with torch.no_grad():
+        att.conv_ch_compress.weight.copy_(torch.from_numpy(gains[:, None, None, None] * k3[None, None]).view(1, c, 1, 3, 3))
+        att.conv_ch_compress.bias.fill_(b1)
+        att.conv_sptial_attention.weight.copy_(torch.from_numpy(k7).view(1, 1, 1, 7, 7))
+        att.conv_sptial_attention.bias.fill_(b2)
+        att.fc1.weight.copy_(torch.from_numpy(w1))
+        att.fc2.weight.copy_(torch.from_numpy(w2))
+    with torch.no_grad():
+        out = att(x).numpy()
+
+    xs = x.numpy()
+    expected = np.zeros((n, 1, t, h, w))
+    for i in range(n):
+        a_s = np.zeros((t, h, w))
+        for f in range(t):
+            compress = sum(_np_correlate_same(xs[i, ch, f], gains[ch] * k3) for ch in range(c)) + b1
+            a_s[f] = _np_sigmoid(_np_correlate_same(np.maximum(compress, 0.0), k7) + b2)
+        pooled = a_s.mean(axis=(1, 2))  # one value per frame
+        a_t = _np_sigmoid(w2 @ np.maximum(w1 @ pooled, 0.0))  # nn.Linear: y = W x
+        expected[i, 0] = a_s * a_t[:, None, None]
+    assert out.shape == (n, 1, t, h, w)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-14)
+    # the test is not vacuous: ReLUs clip, and the frames get different temporal weights
+    assert np.ptp(expected.mean(axis=(3, 4))) > 1e-3
 
 
 # ----------------------------------------------------------------------------- EPAM-Net

@@ -26,6 +26,7 @@ from epamnet.loader.dataset import PoseClipConfig, pose_clip
 from epamnet.loader.heatmaps import generate_heatmaps
 from epamnet.loader.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
 from epamnet.loader.sampling import sample_frame_indices
+from epamnet.prepare.global_box import global_box
 
 pytestmark = pytest.mark.oracle
 
@@ -48,6 +49,7 @@ def mm() -> SimpleNamespace:
         UniformSampleFrames=pose.UniformSampleFrames,
         PoseDecode=pose.PoseDecode,
         PoseCompact=pose.PoseCompact,
+        MMCompact=pose.MMCompact,
         GeneratePoseTarget=pose.GeneratePoseTarget,
         Resize=proc.Resize,
         Flip=proc.Flip,
@@ -237,3 +239,101 @@ def test_full_pose_pipeline_equals_mmaction_chain(mm: SimpleNamespace, np_inf: N
         assert ours.shape == ref.shape == (17, 48, 56, 56)
         assert np.abs(ours - ref).max() <= 1e-5
         assert ref.max() > 0.5
+
+
+# ---------------------------------------------------------------- the crop's global box
+
+# The official crop rule (MMCompact of the fusion pipeline; params.yaml prepare.crop): our
+# crop clips the box to the frame, i.e. allow_imgpad=False.
+CROP_BOX = {"padding": 0.25, "threshold": 10, "hw_ratio": 1}
+
+
+def _reference_boxes(mm: SimpleNamespace, kp: np.ndarray, img_shape: tuple[int, int]) -> tuple[tuple, tuple]:
+    """The box of MMCompact._get_box and the one PoseCompact cuts (from its crop_quadruple)."""
+    h, w = img_shape
+    kp = np.nan_to_num(kp)  # what PoseCompact does first; MMCompact._get_box cannot take NaN
+    mm_box = mm.MMCompact(**CROP_BOX, allow_imgpad=False)._get_box(kp.copy(), img_shape)
+    ref = mm.PoseCompact(**CROP_BOX, allow_imgpad=False).transform({"keypoint": kp.copy(), "img_shape": img_shape})
+    if "crop_quadruple" not in ref:  # threshold or no point: the whole frame
+        pc_box = (0, 0, w, h)
+    else:
+        x0, y0 = round(ref["crop_quadruple"][0] * w), round(ref["crop_quadruple"][1] * h)
+        pc_box = (x0, y0, x0 + ref["img_shape"][1], y0 + ref["img_shape"][0])
+    return tuple(int(v) for v in mm_box), pc_box
+
+
+def _annotation(kp: np.ndarray, score: np.ndarray, img_shape: tuple[int, int]) -> dict:
+    return {"frame_dir": "x", "label": 0, "img_shape": img_shape, "original_shape": img_shape,
+            "total_frames": kp.shape[1], "keypoint": kp, "keypoint_score": score}
+
+
+def _quarter_skeleton(rng: np.random.Generator, m: int, t: int, img_shape: tuple[int, int], spread: float):
+    """Keypoints on a quarter-pixel grid (box arithmetic exact in float32 and float64) with missing
+    (0, 0) points (score 0, or a positive score: missing is a matter of coordinates), NaN points,
+    points outside the frame, and a second person gone in some frames."""
+    h, w = img_shape
+    centre = rng.uniform([0.2 * w, 0.2 * h], [0.8 * w, 0.8 * h], size=(m, 1, 1, 2))
+    kp = np.round((centre + rng.normal(0, spread * min(h, w) / 3, size=(m, t, 17, 2))) * 4) / 4
+    kp[kp == 0] = 0.25  # no lone zero coordinate here (see the cases below)
+    score = rng.uniform(0.05, 1.0, size=(m, t, 17))
+    u = rng.random((m, t, 17))
+    kp[u < 0.15] = 0.0
+    score[u < 0.10] = 0.0
+    kp[(u >= 0.15) & (u < 0.18)] = np.nan  # NaN on both coordinates
+    if m > 1:
+        gone = rng.random(t) < 0.3
+        kp[m - 1, gone] = 0.0
+        score[m - 1, gone] = 0.0
+    return kp.astype(np.float32), score.astype(np.float32)
+
+
+def _one_point_skeleton(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    kp = np.zeros((1, 1, 17, 2), np.float32)
+    kp[0, 0, : len(points)] = points
+    return kp, np.ones((1, 1, 17), np.float32)  # every joint scored, the unused ones (0, 0)
+
+
+# Points with exactly one zero coordinate, placed where mmaction2's per-coordinate rule (the
+# zero is ignored, the other coordinate counts) and ours (the point counts) give one box:
+# a lone zero that cannot move the box (clipped axis, or a negative coordinate beyond it)
+# while its other coordinate is the extreme of its axis. Dropping such points changes the box.
+LONE_ZERO_CASES = [
+    ([(40, 120), (60, 280), (0, 290)], (400, 100)),  # tall frame: x clipped both sides, y reaches 290
+    ([(120, 40), (280, 60), (290, 0)], (100, 400)),  # wide frame: the same transposed
+    ([(-8, 50), (30, 60), (0, 140)], (200, 200)),  # x = -8 is the minimum anyway
+    ([(50, -6), (70, 30), (150, 0)], (200, 200)),
+    ([(0, 0), (0, 0), (40, 120), (60, 280), (0, 290), (0.0, 0.0)], (400, 100)),  # plus missing points
+]
+
+
+def test_global_box_equals_mmcompact_and_posecompact(mm: SimpleNamespace, np_inf: None) -> None:
+    rng = np.random.default_rng(17)
+    cases: list[tuple[np.ndarray, np.ndarray, tuple[int, int]]] = []
+    shapes = [(120, 160), (90, 200), (300, 80), (1080, 1920)]
+    for trial in range(48):
+        img_shape = shapes[trial % len(shapes)]
+        spread = [0.4, 1.2, 0.01, 0.8][(trial // 4) % 4]  # 1.2: beyond the frame; 0.01: under the threshold
+        cases.append((*_quarter_skeleton(rng, 1 + trial % 3, 6, img_shape, spread), img_shape))
+    for points, img_shape in LONE_ZERO_CASES:
+        cases.append((*_one_point_skeleton(points), img_shape))
+    missing = np.zeros((2, 4, 17, 2), np.float32)  # every point missing: the whole frame
+    cases.append((missing, np.ones((2, 4, 17), np.float32), (120, 160)))
+    cases.append((missing, np.zeros((2, 4, 17), np.float32), (120, 160)))
+
+    cropped = 0
+    for kp, score, img_shape in cases:
+        mm_box, pc_box = _reference_boxes(mm, kp, img_shape)
+        assert mm_box == pc_box  # the two mmaction2 transforms agree with each other
+        ours = global_box(_annotation(kp, score, img_shape), **CROP_BOX)
+        assert ours == mm_box, (img_shape, kp[np.isfinite(kp).all(-1) & (kp != 0).any(-1)].tolist())
+        cropped += ours != (0, 0, img_shape[1], img_shape[0])
+    assert cropped >= 30  # most cases really crop
+
+
+def test_global_box_ignores_a_lone_zero_coordinate_like_mmcompact(mm: SimpleNamespace, np_inf: None) -> None:
+    # mmaction2: x 100..150 (the 0 ignored), y 100..300 -> centre (125, 200), square half 125.
+    # Counting x = 0 would give (0, 75, 200, 325); dropping the point (87, 92, 162, 167).
+    kp, score = _one_point_skeleton([(100, 100), (150, 160), (0, 300)])
+    mm_box, pc_box = _reference_boxes(mm, kp, (400, 400))
+    assert mm_box == pc_box == (0, 75, 250, 325)
+    assert global_box(_annotation(kp, score, (400, 400)), **CROP_BOX) == mm_box

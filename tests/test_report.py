@@ -11,12 +11,18 @@ import csv
 import io
 import json
 import logging
+import re
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.lines import Line2D
+from matplotlib.text import Annotation
 
 from epamnet.config import validate_params
 from epamnet.loader.rgb import normalize_frames
@@ -34,6 +40,7 @@ from epamnet.report import paper, tables
 from epamnet.report.dvc_plots import dvc_metrics, dvc_plots
 from epamnet.stages.report import (
     configured_runs,
+    model_cost,
     read_run,
 )
 from epamnet.dag import report_inputs, report_outputs
@@ -56,26 +63,62 @@ def make_params(tmp_path: Path, run: dict[str, list[str]]):
     )
 
 
-def eval_result(correct: int, total: int = 20, num_classes: int = 4, seed: int = 0) -> EvalResult:
-    """Scores where exactly ``correct`` of ``total`` samples are classified right."""
+#: Test samples per class of the fake evaluations: imbalanced (8, 6, 4, 2 of 20), so that the
+#: mean class accuracy differs from top-1 (with balanced classes they are always equal, and a
+#: table showing one in place of the other would pass unnoticed).
+CLASS_SIZES = (8, 6, 4, 2)
+
+
+def stable_seed(*names: str) -> int:
+    """A seed from names that is the same in every process (``hash`` of str is salted per process)."""
+    return zlib.crc32("/".join(names).encode())
+
+
+def eval_result(correct: int, seed: int = 0) -> EvalResult:
+    """Scores where exactly ``correct`` of the 20 samples (classes of :data:`CLASS_SIZES`) are classified right.
+
+    The wrong samples are taken from the largest classes first (which ones within a class:
+    ``seed``), so for 0 < correct < 20 the mean class accuracy is strictly above top-1.
+    """
     rng = np.random.default_rng(seed)
-    labels = np.arange(total) % num_classes
+    num_classes, total = len(CLASS_SIZES), sum(CLASS_SIZES)
+    labels = rng.permutation(np.repeat(np.arange(num_classes), CLASS_SIZES))
     preds = labels.copy()
-    wrong = rng.permutation(total)[: total - correct]
+    by_size = sorted(range(num_classes), key=lambda c: -CLASS_SIZES[c])
+    candidates = np.concatenate([rng.permutation(np.flatnonzero(labels == c)) for c in by_size])
+    wrong = candidates[: total - correct]
     preds[wrong] = (labels[wrong] + 1) % num_classes
     scores = np.full((total, num_classes), 0.0, dtype=np.float32)
     scores[np.arange(total), preds] = 1.0
-    return EvalResult(scores=scores, labels=labels, loss=0.5, num_classes=num_classes)
+    res = EvalResult(scores=scores, labels=labels, loss=0.5, num_classes=num_classes)
+    top1, mean_class = expected_accuracies(res)
+    assert (top1 != mean_class) == (0 < correct < total)  # the fixture's promise
+    return res
+
+
+def expected_accuracies(res: EvalResult) -> tuple[float, float]:
+    """(top-1, mean class accuracy) in percent, from the scores and labels alone (not EvalResult's metrics)."""
+    preds, labels = res.scores.argmax(axis=1), res.labels
+    top1 = 100.0 * float(np.mean(preds == labels))
+    mean_class = 100.0 * float(np.mean([np.mean(preds[labels == c] == c) for c in np.unique(labels)]))
+    return top1, mean_class
+
+
+def expected_ours(dataset: str, res: EvalResult) -> float:
+    """The number the results table must show: mean class accuracy for Toyota, top-1 elsewhere."""
+    top1, mean_class = expected_accuracies(res)
+    return mean_class if dataset == "toyota" else top1
 
 
 def write_eval(lay: Layout, d: str, p: str, s: str, correct: int, source: str = "synthetic", **extra) -> EvalResult:
-    res = eval_result(correct, seed=hash((d, p, s)) % 1000)
+    res = eval_result(correct, seed=stable_seed(d, p, s))
     info = {
         "dataset": d, "protocol": p, "stream": s, "source": source, "reported_metric": ENGINE_REPORTED_METRIC[d],
         "test_clips": res.num_samples, "num_classes": res.num_classes, "selection": "last_epoch", "selected_epoch": 3,
     }  # fmt: skip
     info.update(extra)
-    write_evaluation(res, lay.eval_dir(d, p, s), sample_ids=[f"v{i}" for i in range(20)], class_names=CLASSES, extra=info)
+    write_evaluation(res, lay.eval_dir(d, p, s), sample_ids=[f"v{i}" for i in range(res.num_samples)],
+                     class_names=CLASSES, extra=info)  # fmt: skip
     return res
 
 
@@ -147,7 +190,8 @@ def test_rows_numbers_paper_difference_and_not_run(tmp_path: Path) -> None:
     # Toyota: our number is the mean class accuracy, and synthetic rows get no difference.
     t = rows[("toyota", "cs", "fusion")]
     assert t.metric == "mean_class_acc"
-    assert t.ours == pytest.approx(100 * toyota.mean_class_acc) and t.top1 == pytest.approx(50.0)
+    assert t.ours == pytest.approx(expected_ours("toyota", toyota)) and t.top1 == pytest.approx(50.0)
+    assert t.ours != pytest.approx(t.top1)  # imbalanced classes: the two metrics differ
     assert t.paper == 71.7 and t.difference is None and t.synthetic
 
     for key in [("ntu60", "xsub", "pose"), ("ntu120", "xsub", "fusion"), ("toyota", "cv1", "fusion")]:
@@ -185,6 +229,47 @@ def test_written_tables_mark_synthetic_and_not_run(tmp_path: Path) -> None:
     assert "\\toprule" in latex and "\\bottomrule" in latex
     assert "60.00$^\\dagger$" in latex and "synthetic$^\\dagger$" in latex
     assert latex.count("\\\\") >= 25  # header + 24 rows
+
+
+def test_toyota_rows_show_mean_class_accuracy_and_the_others_top1(tmp_path: Path) -> None:
+    """Every written form of the table (rows, CSV, Markdown, LaTeX) shows the paper's metric per dataset.
+
+    The fake evaluations have imbalanced classes, so top-1 and mean class accuracy differ in
+    every row: a table showing the wrong one for any dataset fails here.
+    """
+    params = make_params(tmp_path, {"ntu60": ["xsub"], "pku": ["xview"], "toyota": ["cs", "cv2"]})
+    lay = Layout.from_params(params)
+    planted: dict[tuple[str, str, str], EvalResult] = {}
+    for i, (d, p) in enumerate(configured_runs(params)):
+        for j, s in enumerate(tables.STREAMS):
+            planted[(d, p, s)] = write_eval(lay, d, p, s, 8 + 3 * j + i, source="synthetic" if d == "pku" else "real")
+    runs = {run: read_run(lay, *run) for run in configured_runs(params)}  # as the stage reads them
+    metrics = {(*run, s): m for run, r in runs.items() for s, m in r.metrics.items()}
+    rows = {(r.dataset, r.protocol, r.stream): r for r in tables.results_rows(tables.table_runs(configured_runs(params)), metrics)}
+    md, csv_path, tex = tables.write_results_table(list(rows.values()), tmp_path / "tables")
+    found = {(r["dataset"], r["protocol"], r["stream"]): r for r in csv.DictReader(io.StringIO(csv_path.read_text()))}
+    md_text, tex_text = md.read_text(), tex.read_text()
+
+    for (d, p, s), res in planted.items():
+        top1, mean_class = expected_accuracies(res)
+        assert round(top1, 2) != round(mean_class, 2), (d, p, s)  # the rows can tell the metrics apart
+        metric = "mean_class_acc" if d == "toyota" else "top1"
+        ours = mean_class if d == "toyota" else top1
+        r = rows[(d, p, s)]
+        assert (r.metric, r.data) == (metric, "synthetic" if d == "pku" else "real")
+        assert r.ours == pytest.approx(ours) and r.top1 == pytest.approx(top1) and r.mean_class_acc == pytest.approx(mean_class)
+        theirs = paper.reported_accuracy(d, p)
+        if s == "fusion" and theirs is not None and d != "pku":
+            assert r.difference == pytest.approx(ours - theirs.value)
+        else:
+            assert r.difference is None
+        c = found[(d, p, s)]
+        assert (c["metric"], c["ours"], c["top1"], c["mean_class_acc"]) == (metric, f"{ours:.2f}", f"{top1:.2f}", f"{mean_class:.2f}")
+        labels = paper.DATASET_LABEL[d], paper.PROTOCOL_LABEL[p], paper.STREAM_LABEL[s]
+        mark = " †" if d == "pku" else ""
+        assert f"| {' | '.join(labels)} | {paper.METRIC_LABEL[metric]} | {ours:.2f}{mark} |" in md_text, (d, p, s)
+        tex_mark = "$^\\dagger$" if d == "pku" else ""
+        assert re.search(rf"{re.escape(' & '.join(labels))}\s*&\s*{re.escape(f'{ours:.2f}{tex_mark}')}\s*&", tex_text), (d, p, s)
 
 
 @pytest.mark.parametrize(
@@ -434,6 +519,236 @@ def test_upsample_keeps_constant_maps() -> None:
 
 
 # --------------------------------------------------------------------------------------
+# What the figures show: the matplotlib Figures themselves, captured as they are saved
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Figure]:
+    """The Figures the report saves, by PNG name (captured in ``Figure.savefig``; the PNG is still written)."""
+    figures: dict[str, Figure] = {}
+    save = Figure.savefig
+
+    def capture(self: Figure, fname, *args, **kwargs):
+        name = Path(fname).name
+        atomic = re.fullmatch(r"\.(.+)\.[^.]+\.tmp(?:\.[^.]+)?", name)  # atomic writes save to .<name>.<random>.tmp
+        figures[atomic.group(1) if atomic else name] = self
+        return save(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    return figures
+
+
+def legend_texts(ax: Axes) -> list[str]:
+    legend = ax.get_legend()
+    return [] if legend is None else [t.get_text() for t in legend.get_texts()]
+
+
+def labelled_lines(ax: Axes) -> dict[str, Line2D]:
+    """The axes' lines by label (each label once)."""
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+    by_label = {line.get_label(): line for line in lines}
+    assert len(by_label) == len(lines), [line.get_label() for line in lines]
+    return by_label
+
+
+def plain_texts(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.texts if not isinstance(t, Annotation)]
+
+
+def grid_axes(figure: Figure) -> dict[tuple[int, int], Axes]:
+    """The figure's subplot grid by (row, column); axes outside the grid (colour bars) left out."""
+    out = {}
+    for ax in figure.axes:
+        spec = ax.get_subplotspec()
+        if spec is not None and spec.get_gridspec() is figure.axes[0].get_subplotspec().get_gridspec():
+            out[(spec.rowspan.start, spec.colspan.start)] = ax
+    return out
+
+
+def curve_values(stream: str, epochs: int, val: bool) -> dict[str, list[float]]:
+    """A training metrics.csv's columns, different for every stream and every accuracy column."""
+    k = {"pose": 0, "rgb": 1, "fusion": 2}[stream]
+    e = np.arange(1, epochs + 1, dtype=float)
+    cols = {
+        "epoch": e, "lr": np.full(epochs, 0.01), "train_loss": 3.0 / e + 0.1 * k, "train_top1": 0.2 + 0.1 * e + 0.01 * k,
+        "val_top1": 0.1 + 0.08 * e + 0.02 * k, "val_mean_class_acc": 0.05 + 0.06 * e + 0.03 * k, "time": np.full(epochs, 1.5),
+    }  # fmt: skip
+    return {c: [float(x) for x in cols[c]] for c in CSV_COLUMNS if val or not c.startswith("val_")}
+
+
+def write_curve_values(lay: Layout, d: str, p: str, s: str, epochs: int, val: bool) -> dict[str, list[float]]:
+    values = curve_values(s, epochs, val)
+    rows = [[int(v) if c == "epoch" else v for c, v in zip(values, row, strict=True)] for row in zip(*values.values(), strict=True)]
+    write_csv(lay.train_dir(d, p, s) / "metrics.csv", list(values), rows)
+    (lay.train_dir(d, p, s) / "metrics.json").write_text(json.dumps({"selected_epoch": epochs - 1, "selection": "val"}))
+    return values
+
+
+ACCURACY_LINES = {"train top-1": "train_top1", "val top-1": "val_top1", "val mean class acc.": "val_mean_class_acc"}
+
+
+def check_curves_panel(top: Axes, bottom: Axes, stream: str, values: dict[str, list[float]], selected: int | None) -> None:
+    """One stream's column of the curves figure: its name, loss above, accuracies (%) below, the selected epoch."""
+    assert top.get_title() == paper.STREAM_LABEL[stream]
+    assert (top.get_ylabel(), bottom.get_ylabel()) == ("loss", "accuracy (%)")
+    assert top.get_xlabel() == bottom.get_xlabel() == "epoch"
+    sel = [] if selected is None else [f"selected epoch {selected}"]
+    lines = labelled_lines(top)
+    assert set(lines) == {"train loss", *sel} and legend_texts(top) == ["train loss", *sel]
+    np.testing.assert_allclose(lines["train loss"].get_xdata(), values["epoch"])
+    np.testing.assert_allclose(lines["train loss"].get_ydata(), values["train_loss"])
+    shown = [label for label, column in ACCURACY_LINES.items() if column in values]
+    lines = labelled_lines(bottom)
+    assert set(lines) == {*shown, *sel} and legend_texts(bottom) == [*shown, *sel]
+    for label in shown:
+        np.testing.assert_allclose(lines[label].get_xdata(), values["epoch"])
+        np.testing.assert_allclose(lines[label].get_ydata(), 100 * np.asarray(values[ACCURACY_LINES[label]]), err_msg=label)
+    for ax in (top, bottom):
+        if selected is not None:
+            np.testing.assert_allclose(labelled_lines(ax)[sel[0]].get_xdata(), [selected, selected])
+
+
+def check_not_run(ax: Axes) -> None:
+    assert plain_texts(ax) == ["not run"] and not ax.get_lines() and not ax.images
+
+
+def test_curves_figure_draws_each_streams_metrics_csv(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    lay = Layout.from_params(make_params(tmp_path, {"toyota": ["cs"]}))
+    values = {"rgb": write_curve_values(lay, "toyota", "cs", "rgb", 5, val=False),
+              "fusion": write_curve_values(lay, "toyota", "cs", "fusion", 5, val=True)}  # fmt: skip
+    curves = {s: fig.read_training_curves(lay.train_dir("toyota", "cs", s) / "metrics.csv") for s in values}
+    fig.plot_training_curves({"pose": None, **curves}, tmp_path / "curves.png", "Training curves: X", {"fusion": 4})
+    figure = drawn["curves.png"]
+    assert figure.get_suptitle() == "Training curves: X"
+    panels = grid_axes(figure)
+    assert len(figure.axes) == len(panels) == 6  # 2 rows x 3 streams
+    assert panels[(0, 0)].get_title() == "Pose X-ShiftNet"
+    check_not_run(panels[(0, 0)])
+    check_not_run(panels[(1, 0)])
+    check_curves_panel(panels[(0, 1)], panels[(1, 1)], "rgb", values["rgb"], None)
+    check_curves_panel(panels[(0, 2)], panels[(1, 2)], "fusion", values["fusion"], 4)
+
+
+def row_normalised(counts: np.ndarray) -> np.ndarray:
+    rows = counts.sum(axis=1, keepdims=True).astype(float)
+    return np.where(rows > 0, counts / np.where(rows > 0, rows, 1), 0.0)
+
+
+def check_confusion_panel(ax: Axes, stream: str, counts: np.ndarray, caption: str) -> None:
+    """One stream's panel: its name and caption, the row-normalised matrix (rows actual), counts in the cells."""
+    assert ax.get_title() == f"{paper.STREAM_LABEL[stream]}\n{caption}"
+    (image,) = ax.images
+    np.testing.assert_allclose(image.get_array(), row_normalised(counts))
+    assert image.get_clim() == (0.0, 1.0)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "actual")
+    assert [t.get_text() for t in ax.get_xticklabels()] == CLASSES
+    assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES
+    cells = {(tuple(round(v) for v in t.get_position()), t.get_text()) for t in ax.texts}
+    k = counts.shape[0]
+    assert cells == {((p, a), str(counts[a, p])) for a in range(k) for p in range(k) if counts[a, p]}  # x: predicted
+
+
+def test_confusion_figure_shows_each_streams_matrix(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    rgb = np.array([[5, 2, 1, 0], [0, 3, 0, 3], [1, 0, 2, 0], [0, 0, 0, 0]])  # no test clip of class 4
+    fused = np.array([[7, 1, 0, 0], [1, 5, 0, 0], [0, 0, 3, 1], [0, 2, 0, 0]])
+    fig.plot_confusions({"pose": None, "rgb": (rgb, CLASSES), "fusion": (fused, CLASSES)}, tmp_path / "conf.png",
+                        "Confusion matrices (test): X", {"fusion": "mean class acc. 52.1% (20 clips)"})  # fmt: skip
+    figure = drawn["conf.png"]
+    assert figure.get_suptitle() == "Confusion matrices (test): X"
+    panels = grid_axes(figure)
+    assert len(panels) == 3 and len(figure.axes) == 4  # one panel per stream and the colour bar
+    (bar,) = [ax for ax in figure.axes if ax not in panels.values()]
+    assert bar.get_ylabel() == "fraction of the actual class"
+    assert panels[(0, 0)].get_title() == "Pose X-ShiftNet"
+    check_not_run(panels[(0, 0)])
+    check_confusion_panel(panels[(0, 1)], "rgb", rgb, "top-1 58.8% (17 clips)")  # default caption: top-1 of the matrix
+    check_confusion_panel(panels[(0, 2)], "fusion", fused, "mean class acc. 52.1% (20 clips)")
+
+
+def test_accuracy_vs_gflops_draws_each_point_at_its_cost_and_accuracy(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    pts = [fig.AccuracyPoint("NTU-60 XSub", 8.1, 96.1, "fusion", "paper"),
+           fig.AccuracyPoint("Toyota Smarthome CS", 8.1, 71.7, "fusion", "paper"),
+           fig.AccuracyPoint("NTU-60 XSub", 0.02, 80.0, "fusion", "ours", True),
+           fig.AccuracyPoint("NTU-60 XSub (rgb)", 0.01, 60.0, "rgb", "ours", True),
+           fig.AccuracyPoint("Toyota Smarthome CS (pose)", 0.005, 35.0, "pose", "ours"),
+           fig.AccuracyPoint("Toyota Smarthome CS", 0.02, 55.0, "fusion", "ours")]  # fmt: skip
+    fig.plot_accuracy_vs_gflops(pts, tmp_path / "acc.png")
+    (ax,) = drawn["acc.png"].axes
+    assert ax.get_xscale() == "log" and "GFLOPs" in ax.get_xlabel()
+    assert ax.get_ylabel().startswith("accuracy (%)") and "Toyota: mean class acc." in ax.get_ylabel()
+    # One marker per point, where its numbers say; solid markers for real data, hollow for synthetic.
+    markers = [(tuple(c.get_offsets()[0]), c) for c in ax.collections]
+    assert all(len(c.get_offsets()) == 1 for _, c in markers)
+    assert sorted(xy for xy, _ in markers) == sorted((p.gflops, p.accuracy) for p in pts)
+    hollow = {xy for xy, c in markers if len(c.get_facecolors()) == 0 or c.get_facecolors()[0][3] == 0}
+    assert hollow == {(p.gflops, p.accuracy) for p in pts if p.synthetic}
+    # Each point's label points at it; the other methods of Table 1 are lines at their cost, named.
+    notes = {(a.get_text(), tuple(map(float, a.xy))) for a in ax.texts if isinstance(a, Annotation)}
+    assert {(p.label, (p.gflops, p.accuracy)) for p in pts} <= notes
+    others = [m for m in paper.PAPER_EFFICIENCY if not m.is_epamnet]
+    assert {(f"{m.method} ({m.gflops:g})", m.gflops) for m in others} <= {(t, xy[0]) for t, xy in notes}
+    vlines = sorted(line.get_xdata()[0] for line in ax.get_lines() if len(set(line.get_xdata())) == 1)
+    assert vlines == sorted(m.gflops for m in others)
+    # The legend names each kind of marker once: per stream (and data kind), and the paper's.
+    assert sorted(legend_texts(ax)) == sorted([
+        "EPAM-Net, paper (README)", "ours: EPAM-Net (fused) (synthetic data)", "ours: RGB X-ShiftNet (synthetic data)",
+        "ours: Pose X-ShiftNet", "ours: EPAM-Net (fused)", "paper Table 1: GFLOPs only (accuracy not in our sources)",
+    ])  # fmt: skip
+    lo, hi = ax.get_ylim()
+    assert lo <= min(p.accuracy for p in pts) and max(p.accuracy for p in pts) <= hi
+    lo, hi = ax.get_xlim()
+    assert lo <= min(p.gflops for p in pts) and max(m.gflops for m in paper.PAPER_EFFICIENCY) <= hi
+
+
+def check_attention_figure(figure: Figure, frames: np.ndarray, attention: np.ndarray, titles: list[str], suptitle: str) -> None:
+    """Per clip: T frames each under its own map A[t] (on the clip's colour scale), a colour bar, the bars mean A[t]."""
+    n, t, h, w, _ = frames.shape
+    assert figure.get_suptitle() == suptitle
+    assert len(figure.axes) == n * (t + 2)
+    for i in range(n):
+        axes = figure.axes[i * (t + 2) : (i + 1) * (t + 2)]
+        strip, cax, bars = axes[:t], axes[t], axes[t + 1]
+        assert strip[0].get_title(loc="left") == titles[i]
+        up = att.upsample(attention[i], (h, w))
+        for k, ax in enumerate(strip):
+            frame, overlay = ax.images
+            np.testing.assert_array_equal(frame.get_array(), frames[i, k])
+            np.testing.assert_allclose(overlay.get_array(), up[k], rtol=1e-6, err_msg=f"clip {i}, frame {k}")
+            np.testing.assert_allclose(overlay.get_clim(), (attention[i].min(), attention[i].max()), rtol=1e-6)
+        assert cax.get_ylabel() == "A"
+        assert [round(p.get_x() + p.get_width() / 2, 6) for p in bars.patches] == list(range(t))
+        np.testing.assert_allclose([p.get_height() for p in bars.patches], attention[i].mean(axis=(1, 2)), rtol=1e-6)
+        assert [x.get_text() for x in bars.get_xticklabels()] == [str(k + 1) for k in range(t)]
+        assert bars.get_ylabel() == "mean A" and bars.get_xlabel().startswith("RGB frame")
+
+
+def test_attention_figure_shows_each_frames_map_and_weight(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(2, 3, 8, 10, 3), dtype=np.uint8)
+    attention = rng.uniform(0.05, 0.95, size=(2, 3, 4, 5)).astype(np.float32)
+    attention[1] *= 0.5  # the second clip has its own colour scale
+    titles = ["clip 1: a", "clip 2: b"]
+    att.plot_attention(frames, attention, tmp_path / "att.png", titles=titles, suptitle="Attention: X")
+    check_attention_figure(drawn["att.png"], frames, attention, titles, "Attention: X")
+
+
+@torch.no_grad()
+def test_attention_figure_titles_name_the_predicted_and_actual_class(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    torch.manual_seed(0)
+    spec = synthetic_spec()
+    model = build_model(spec, 4, "fusion")
+    imgs = torch.randn(2, 3, spec.rgb.clip_len, spec.rgb.input_size, spec.rgb.input_size)
+    heatmaps = torch.rand(2, 17, spec.pose.clip_len, spec.pose.input_size, spec.pose.input_size)
+    model.eval()
+    rgb_logits, pose_logits, attention = model(imgs, heatmaps, return_attention=True)
+    model.train()
+    predicted = (rgb_logits + pose_logits).argmax(dim=1).tolist()
+    att.attention_figure(model, imgs, heatmaps, tmp_path / "att.png", labels=[0, 3], class_names=CLASSES, suptitle="S")
+    titles = [f"clip 1: predicted {CLASSES[predicted[0]]}, actual drink", f"clip 2: predicted {CLASSES[predicted[1]]}, actual sit"]
+    check_attention_figure(drawn["att.png"], att.denormalize(imgs), attention[:, 0].numpy(), titles, "S")
+
+
+# --------------------------------------------------------------------------------------
 # The stage
 
 
@@ -443,7 +758,7 @@ def test_report_stage_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     for s, correct in (("pose", 12), ("rgb", 14), ("fusion", 18)):
         write_eval(lay, "ntu60", "xsub", s, correct)
         write_curves(lay, "ntu60", "xsub", s)
-    write_eval(lay, "toyota", "cs", "fusion", 11)  # pose and rgb of Toyota were not run
+    toyota = write_eval(lay, "toyota", "cs", "fusion", 11)  # pose and rgb of Toyota were not run
     write_curves(lay, "toyota", "cs", "fusion", val=True)
     # A fused model.pt whose test data is absent: the attention figure is skipped, with a warning.
     model = build_model(params.model_spec(), 4, "fusion")
@@ -467,6 +782,8 @@ def test_report_stage_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     rows = {(r["dataset"], r["protocol"], r["stream"]): r for r in csv.DictReader(io.StringIO((lay.tables / "results.csv").read_text()))}
     assert rows[("ntu60", "xsub", "fusion")]["ours"] == "90.00"
     assert rows[("ntu60", "xsub", "pose")]["ours"] == "60.00"
+    # Toyota's number is its mean class accuracy (which differs from its top-1 here).
+    assert rows[("toyota", "cs", "fusion")]["ours"] == f"{expected_ours('toyota', toyota):.2f}" != rows[("toyota", "cs", "fusion")]["top1"]
     assert rows[("toyota", "cs", "rgb")]["status"] == "not run"
     assert rows[("pku", "xsub", "fusion")]["status"] == "not run"  # not in datasets.run
     eff = (lay.tables / "efficiency_comparison.csv").read_text()
@@ -513,6 +830,89 @@ def test_report_stage_draws_attention_from_real_test_clips(tmp_path: Path, monke
     assert out in written and seen == [("ntu60", "xsub", "fusion", "test", False)]
     std, colour = png_stats(out)
     assert std > 0.05 and colour > 0.1
+
+
+def test_report_stage_figures_show_each_runs_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drawn: dict[str, Figure]
+) -> None:
+    """The stage's figures: titles name the dataset and protocol; each number is the run's own, in its metric."""
+    params = make_params(tmp_path, {"ntu60": ["xsub"], "toyota": ["cs"]})
+    lay = Layout.from_params(params)
+    spec = params.model_spec()
+    evals, curves = {}, {}
+    for i, (d, p) in enumerate(configured_runs(params)):
+        for j, s in enumerate(tables.STREAMS):
+            evals[(d, p, s)] = write_eval(lay, d, p, s, 9 + 3 * j + i, source="real")
+            curves[(d, p, s)] = write_curve_values(lay, d, p, s, 3 + i, val=d == "toyota")
+    # Toyota's fused model and its test clips, for the attention figure.
+    torch.manual_seed(0)
+    lay.model_file("toyota", "cs", "fusion").parent.mkdir(parents=True, exist_ok=True)
+    torch.save(build_model(spec, 4, "fusion").state_dict(), lay.model_file("toyota", "cs", "fusion"))
+    lay.splits("toyota").mkdir(parents=True)
+    (lay.splits("toyota") / "cs.json").write_text(json.dumps({"classes": CLASSES, "num_classes": 4, "test": [[f"v{i}", i % 4] for i in range(4)]}))
+
+    class FakeTest:
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int) -> dict:
+            g = torch.Generator().manual_seed(i)
+            return {
+                "imgs": torch.randn(3, spec.rgb.clip_len, spec.rgb.input_size, spec.rgb.input_size, generator=g),
+                "heatmaps": torch.rand(17, spec.pose.clip_len, spec.pose.input_size, spec.pose.input_size, generator=g),
+                "label": torch.tensor(3 - i),
+            }
+
+    monkeypatch.setattr("epamnet.stages.streams.build_dataset", lambda *a, **k: FakeTest())
+    report_stage(params, attention_clips=2)
+    assert set(drawn) == {"accuracy_vs_gflops.png", "curves_ntu60_xsub.png", "confusion_ntu60_xsub.png",
+                          "curves_toyota_cs.png", "confusion_toyota_cs.png", "attention_toyota_cs.png"}  # fmt: skip
+
+    # Accuracy vs GFLOPs: every evaluated stream at its counted cost and its reported metric; the paper's rows at 8.1.
+    (ax,) = drawn["accuracy_vs_gflops.png"].axes
+    notes = {(a.get_text(), tuple(map(float, a.xy))) for a in ax.texts if isinstance(a, Annotation)}
+    markers = [tuple(map(float, c.get_offsets()[0])) for c in ax.collections]
+    cost = model_cost(spec, 4)
+    for (d, p, s), res in evals.items():
+        name = f"{paper.DATASET_LABEL[d]} {paper.PROTOCOL_LABEL[p]}" + ("" if s == "fusion" else f" ({s})")
+        want = (pytest.approx(cost[s][1]), pytest.approx(expected_ours(d, res)))
+        assert [xy for text, xy in notes if text == name and xy[0] == pytest.approx(cost[s][1])] == [want], (d, p, s)
+        assert want in markers, (d, p, s)  # the marker itself, not only its label
+    for r in paper.PAPER_ACCURACY:
+        assert (f"{paper.DATASET_LABEL[r.dataset]} {paper.PROTOCOL_LABEL[r.protocol]}", (8.1, r.value)) in notes
+    assert cost["fusion"][1] > max(cost["rgb"][1], cost["pose"][1])
+    assert sorted(legend_texts(ax)) == sorted(["EPAM-Net, paper (README)", "ours: Pose X-ShiftNet", "ours: RGB X-ShiftNet",
+                                               "ours: EPAM-Net (fused)", "paper Table 1: GFLOPs only (accuracy not in our sources)"])  # fmt: skip
+
+    for d, p in configured_runs(params):
+        title = f"{paper.DATASET_LABEL[d]} {paper.PROTOCOL_LABEL[p]}"
+        # Training curves: one column per stream, each drawing its own metrics.csv; the epoch model.pt comes from.
+        figure = drawn[f"curves_{d}_{p}.png"]
+        assert figure.get_suptitle() == f"Training curves: {title}"
+        panels = grid_axes(figure)
+        assert len(panels) == len(figure.axes) == 6
+        for j, s in enumerate(tables.STREAMS):
+            check_curves_panel(panels[(0, j)], panels[(1, j)], s, curves[(d, p, s)], len(curves[(d, p, s)]["epoch"]) - 1)
+        # Confusion matrices: each stream's own, captioned with the dataset's reported metric.
+        figure = drawn[f"confusion_{d}_{p}.png"]
+        assert figure.get_suptitle() == f"Confusion matrices (test): {title}"
+        panels = grid_axes(figure)
+        assert len(panels) == 3 and len(figure.axes) == 4
+        metric = paper.METRIC_LABEL[paper.REPORTED_METRIC[d]]
+        for j, s in enumerate(tables.STREAMS):
+            res = evals[(d, p, s)]
+            counts = np.zeros((4, 4), dtype=np.int64)
+            np.add.at(counts, (res.labels, res.scores.argmax(axis=1)), 1)
+            check_confusion_panel(panels[(0, j)], s, counts, f"{metric} {expected_ours(d, res):.1f}% (20 clips)")
+
+    # Attention: the Toyota CS test clips spread over the list (first and last), actual classes in the titles.
+    figure = drawn["attention_toyota_cs.png"]
+    assert figure.get_suptitle() == "EPAM-Net pose-driven attention: Toyota Smarthome CS, test clips"
+    assert len(figure.axes) == 2 * (spec.rgb.clip_len + 2)
+    firsts = [figure.axes[i * (spec.rgb.clip_len + 2)].get_title(loc="left") for i in range(2)]
+    assert [re.sub(r"predicted \w+", "predicted ?", t) for t in firsts] == [
+        "clip 1: predicted ?, actual sit", "clip 2: predicted ?, actual drink"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,14 @@ with ``allow_imgpad=False``:
 5. clip to the image and truncate to integer pixels (``int()``, as the original does),
    so a box at the border can end up non-square.
 
-A keypoint is valid when its score is > 0 and both coordinates are finite and not both
-zero (pose estimators and the NTU files write missing joints as (0, 0) or NaN).
+Step 1 takes the keypoints whose score is > 0 and whose coordinates are both finite, and
+then, as mmaction2 does, ignores each coordinate that is zero on its own: pose estimators
+and the NTU files write missing joints as (0, 0), which so count in neither direction,
+while a joint on the frame's edge, (0, y), still bounds the box vertically. (mmaction2
+turns a NaN coordinate into 0 and keeps the other one; a joint with a NaN here is dropped.)
+
+A keypoint is *valid* (it carries a position that the crop re-expresses) when its score
+is > 0 and both coordinates are finite and not both zero.
 
 Boxes are ``(x0, y0, x1, y1)`` with ``x1``/``y1`` exclusive: the crop is
 ``frame[y0:y1, x0:x1]``, of width ``x1 - x0``.
@@ -64,12 +70,15 @@ def keypoint_box(
     """
     h, w = int(img_shape[0]), int(img_shape[1])
     kp = np.asarray(keypoint, dtype=np.float64).reshape(-1, 2)
-    mask = valid_keypoints(keypoint, keypoint_score).reshape(-1)
-    points = kp[mask]
-    if points.size == 0:
+    counted = np.isfinite(kp).all(axis=1)
+    if keypoint_score is not None:
+        counted &= np.nan_to_num(np.asarray(keypoint_score, dtype=np.float64), nan=0.0).reshape(-1) > 0
+    xs = kp[:, 0][counted & (kp[:, 0] != 0)]
+    ys = kp[:, 1][counted & (kp[:, 1] != 0)]
+    if xs.size == 0 or ys.size == 0:
         return 0, 0, w, h
-    min_x, min_y = points.min(axis=0)
-    max_x, max_y = points.max(axis=0)
+    min_x, max_x = xs.min(), xs.max()
+    min_y, max_y = ys.min(), ys.max()
     if max_x - min_x < threshold or max_y - min_y < threshold:
         return 0, 0, w, h
     cx, cy = (min_x + max_x) / 2, (min_y + max_y) / 2
