@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import read_frames, video_info, write_video
-from epamnet.prepare.global_box import keypoint_box, keypoints_to_crop
+from epamnet.prepare.global_box import keypoint_box, keypoints_to_crop, scale_box, valid_keypoints
 from epamnet.prepare.crop import crop_sample, crop_shard, failures_path, global_box, merge_shards
 
 # ----------------------------------------------------------------------------- box maths
@@ -290,3 +291,56 @@ def test_shard_index_out_of_range(tmp_path: Path) -> None:
     pkl, videos = _tiny_dataset(tmp_path, names=["s01"])
     with pytest.raises(EpamnetError, match="shard 2 of 2"):
         _run_shard(tmp_path, pkl, videos, 2, 2)
+
+# ================================================================ edges found by mutation testing
+# (the global box rule's threshold boundary, one coordinate missing, threshold 0, clamping a scaled box, NaN scores; `make mutation`). Expected values are typed out or worked out by hand,
+# not built from the code's own constants.
+
+
+def kp(*points: tuple[float, float]) -> np.ndarray:
+    return np.array([[list(points)]], dtype=np.float64)  # 1 person, 1 frame
+
+
+def test_a_range_of_exactly_the_threshold_is_a_box():
+    # x 40..50 and y 40..50: ranges 10, not < 10 -> centre 45, half 5 * 1.25 = 6.25 -> 38.75..51.25
+    assert keypoint_box(kp((40, 40), (50, 50)), None, (100, 100)) == (38, 38, 51, 51)
+    # y 100..105 is 5 < 10 (although 100 + 105 is not): the whole frame
+    assert keypoint_box(kp((10, 100), (90, 105)), None, (200, 300)) == (0, 0, 300, 200)
+
+
+def test_keypoints_with_only_one_coordinate_nonzero():
+    # every x is zero: no horizontal extent at all -> the whole frame
+    assert keypoint_box(kp((0, 50), (0, 90)), None, (100, 120)) == (0, 0, 120, 100)
+    assert keypoint_box(kp((50, 0), (90, 0)), None, (100, 120)) == (0, 0, 120, 100)
+    # threshold 0: one x (50) and ys 20..80 -> centre (50, 50), half_h 30 * 1.25 = 37.5,
+    # squared half_w 37.5 -> 12.5..87.5
+    assert keypoint_box(kp((50, 20), (0, 80)), None, (100, 100), threshold=0) == (12, 12, 87, 87)
+    assert keypoint_box(kp((20, 50), (80, 0)), None, (100, 100), threshold=0) == (12, 12, 87, 87)
+
+
+def test_threshold_zero_and_a_flat_box_is_the_whole_frame():
+    # x 50..50 (and no squaring): x0 == x1 == 50, no width -> the whole frame
+    assert keypoint_box(kp((50, 20), (50, 80)), None, (100, 120), threshold=0, hw_ratio=None) == (0, 0, 120, 100)
+    assert keypoint_box(kp((20, 50), (80, 50)), None, (100, 120), threshold=0, hw_ratio=None) == (0, 0, 120, 100)
+
+
+def test_scale_box_clamps_to_the_image_and_keeps_one_pixel():
+    assert scale_box((0, 10, 10, 20), 2.0, 3.0, 100, 100) == (0, 30, 20, 60)
+    # starts past the right/bottom edge once scaled: the last pixel
+    assert scale_box((95, 95, 100, 100), 2.0, 2.0, 100, 100) == (99, 99, 100, 100)
+    # x0 -> 1.0, x1 -> 1.1: both round to 1, so the box keeps one pixel
+    assert scale_box((10, 10, 11, 11), 0.1, 0.1, 100, 100) == (1, 1, 2, 2)
+
+
+def test_a_nan_score_is_not_valid():
+    points = kp((10, 20), (30, 40))
+    np.testing.assert_array_equal(valid_keypoints(points, np.array([[[np.nan, 0.5]]])), [[[False, True]]])
+
+
+def test_a_position_too_large_for_float32_is_dropped_without_a_warning():
+    points = np.array([[[[1e300, 5.0], [10.0, 20.0]]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new, score = keypoints_to_crop(points, np.ones((1, 1, 2)), (0.0, 0.0, 100.0, 100.0), (100, 100))
+    np.testing.assert_array_equal(new[0, 0], [[0.0, 0.0], [10.0, 20.0]])
+    np.testing.assert_array_equal(score[0, 0], [0.0, 1.0])

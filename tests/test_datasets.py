@@ -347,3 +347,195 @@ def test_registry_interface():
         get_dataset("kinetics")
     with pytest.raises(EpamnetError, match="no protocol 'xsub'"):
         get_dataset("toyota").class_names("xsub")
+
+# ================================================================ edges found by mutation testing
+# (range limits, tolerated blanks and the exact one-line error messages of the dataset modules; `make mutation`). Expected values are typed out or worked out by hand,
+# not built from the code's own constants.
+
+
+# ---------------------------------------------------------------- PKU-MMD split files
+
+
+def test_pku_split_ids_after_an_empty_item_or_a_blank_line_are_kept(tmp_path):
+    path = tmp_path / "cross-subject.txt"
+    path.write_text(
+        "Training videos: \n0002-L, , 0002-M,,0003-L\n\n0003-M\nValidataion videos: \n\n0004-L\n", encoding="utf-8"
+    )
+    lists = pku.read_split_file(path)
+    assert lists.train == {"0002-L", "0002-M", "0003-L", "0003-M"}
+    assert lists.test == {"0004-L"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "Training videos: \n0002-L, 02-M\nValidataion videos: \n0004-L\n",
+            "{path}:2: '02-M' is not a video id (dddd-L/M/R); fix or re-download the split file",
+        ),
+        (
+            "Training videos: 0002-L, 02-M\nValidataion videos: \n0004-L\n",
+            "{path}:1: '02-M' is not a video id (dddd-L/M/R); fix or re-download the split file",
+        ),
+        (
+            "Training videos: \n0002-L\nTraining videos: \n0002-M\nValidataion videos: \n0004-L\n",
+            "{path}:3: second 'train' header; the file must list each part once",
+        ),
+        (
+            "0002-L\nTraining videos: \n0002-M\nValidataion videos: \n0004-L\n",
+            (
+                "{path}:1: ids before any header; "
+                "the file must start with 'Training videos:' and hold 'Validataion videos:' later"
+            ),
+        ),
+        ("\n", "{path}: no ids under Training videos: / Validataion videos:; use the dataset's own Split/ files"),
+        (
+            "Training videos: \n0002-L, 0003-L\nValidataion videos: \n0003-L\n",
+            "{path}: 1 video(s) in both lists, e.g. 0003-L; use the dataset's own Split/ files",
+        ),
+    ],
+)
+def test_pku_split_file_error_messages(tmp_path, text, message):
+    path = tmp_path / "cross-view.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(EpamnetError) as err:
+        pku.read_split_file(path)
+    assert str(err.value) == message.format(path=path)
+
+
+def test_pku_missing_split_file_message(tmp_path):
+    path = tmp_path / "cross-view.txt"
+    with pytest.raises(EpamnetError) as err:
+        pku.read_split_file(path)
+    assert str(err.value) == (
+        f"{path}: cannot read the protocol file (No such file or directory); put the PKU-MMD Split/ folder in place"
+    )
+
+
+def test_pku_unknown_protocol_message(tmp_path):
+    with pytest.raises(EpamnetError) as err:
+        pku.load_protocols(tmp_path, ["xset"])
+    assert str(err.value) == "pku has no protocol 'xset'; use one of ('xsub', 'xview')"
+
+
+# ---------------------------------------------------------------- PKU-MMD label files and clip names
+
+
+@pytest.mark.parametrize(
+    "row, fix",
+    [
+        ("13,100,180", "each row must be four integers label,start,end,confidence"),
+        ("13,100,x,1", "each row must be four integers label,start,end,confidence"),
+        ("52,1,2,1", "label must be 1..51 and 0 <= start <= end"),
+        ("3,20,10,1", "label must be 1..51 and 0 <= start <= end"),
+    ],
+)
+def test_pku_label_file_error_messages(tmp_path, row, fix):
+    path = tmp_path / "0002-M.txt"
+    path.write_text(f"1,0,10,1\n\n{row}\n", encoding="utf-8")
+    with pytest.raises(EpamnetError) as err:
+        pku.read_label_file(path)
+    assert str(err.value) == f"{path}:3: bad row {row!r}; {fix}"
+
+
+def test_pku_missing_label_file_message(tmp_path):
+    path = tmp_path / "0002-M.txt"
+    with pytest.raises(EpamnetError) as err:
+        pku.read_label_file(path)
+    assert str(err.value) == (
+        f"{path}: cannot read the label file (No such file or directory); check the PKU-MMD download"
+    )
+
+
+def test_pku_clip_index_runs_from_1_to_99():
+    assert pku.format_clip_name("0002-L", 1, 1) == "0002-L-A01-N01"
+    assert pku.format_clip_name("0002-L", 51, 99) == "0002-L-A51-N99"
+    for action, index in ((1, 100), (1, 0), (52, 1), (0, 1)):
+        with pytest.raises(EpamnetError) as err:
+            pku.format_clip_name("0002-L", action, index)
+        assert str(err.value) == f"PKU-MMD clip of 0002-L: action {action} must be 1..51 and index {index} 1..99"
+
+
+def test_pku_bad_clip_name_message():
+    with pytest.raises(EpamnetError) as err:
+        pku.parse_clip_name("0002-L-A52-N01")
+    assert str(err.value) == (
+        "'0002-L-A52-N01' is not a PKU-MMD clip name; expected <dddd-V>-A<label 01..51>-N<k from 01>, "
+        "e.g. 0002-L-A13-N01"
+    )
+
+
+# ---------------------------------------------------------------- Toyota Smarthome
+
+
+def test_toyota_subject_and_camera_run_from_0_to_99():
+    assert toyota.format_name("Walk", 0, 1, 2, 0) == "Walk_p00_r01_v02_c00"
+    assert toyota.format_name("Walk", 99, 1, 2, 99) == "Walk_p99_r01_v02_c99"
+    for activity, subject, camera in (
+        ("Walk", 100, 1),
+        ("Walk", -1, 1),
+        ("Walk", 1, 100),
+        ("Walk", 1, -1),
+        ("Two_parts", 1, 1),
+        ("Two parts", 1, 1),
+    ):
+        with pytest.raises(EpamnetError) as err:
+            toyota.format_name(activity, subject, 1, 1, camera)
+        assert str(err.value) == f"Toyota name parts {activity!r}, p{subject}, c{camera} are not valid"
+
+
+def test_toyota_bad_name_and_protocol_messages():
+    with pytest.raises(EpamnetError) as err:
+        toyota.parse_name("Walk_p1_r01_v01_c01")
+    assert str(err.value) == (
+        "'Walk_p1_r01_v01_c01' is not a Toyota Smarthome clip name; expected <Activity>_pSS_rRR_vVV_cCC, "
+        "e.g. Drink.Fromcup_p17_r02_v09_c01"
+    )
+    with pytest.raises(EpamnetError) as err:
+        toyota.protocol_classes("cv3")
+    assert str(err.value) == "toyota has no protocol 'cv3'; use one of ('cs', 'cv1', 'cv2')"
+
+
+# ---------------------------------------------------------------- the registry's class counts
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: get_dataset("pku", num_classes=52), "pku: num_classes 52 is out of range; use 1..51"),
+        (lambda: get_dataset("pku").class_names("xsub", 52), "pku: num_classes 52 is out of range; use 1..51"),
+        (lambda: get_dataset("pku").class_names("xsub", 0), "pku: num_classes 0 is out of range; use 1..51"),
+        (lambda: get_dataset("ntu60").class_names("xsub", 61), "ntu60: num_classes 61 is out of range; use 1..60"),
+        (lambda: get_dataset("ntu120", num_classes=121), "ntu120: num_classes 121 is out of range; use 1..120"),
+        (lambda: get_dataset("toyota", num_classes=25), "toyota: num_classes 25 is out of range; use 1..24"),
+        (lambda: get_dataset("toyota").class_names("cs", 25), "toyota: num_classes 25 is out of range; use 1..24"),
+    ],
+)
+def test_class_count_out_of_range_messages(make, message):
+    with pytest.raises(EpamnetError) as err:
+        make()
+    assert str(err.value) == message
+
+
+def test_class_count_given_per_call():
+    pku_six = ("bow", "brushing hair", "brushing teeth", "check time (from watch)", "cheer up", "clapping")
+    assert get_dataset("pku").class_names("xview", 6) == pku_six
+    assert get_dataset("pku", num_classes=51).class_names("xsub", 6) == pku_six
+    # the first 4 synthetic Toyota activities, in the protocol's own (sorted) order
+    drinks = ("Drink.Frombottle", "Drink.Fromcan", "Drink.Fromcup", "Drink.Fromglass")
+    assert get_dataset("toyota").class_names("cs", 4) == drinks
+    assert get_dataset("toyota", num_classes=24).class_names("cv1", 4) == drinks
+
+
+def test_label_beyond_the_synthetic_classes_messages():
+    with pytest.raises(EpamnetError) as err:
+        get_dataset("pku", num_classes=6).name_label("0002-L-A13-N01")
+    assert str(err.value) == (
+        "0002-L-A13-N01: class 13 is beyond the 6 classes of this pku dataset; regenerate the data or fix the class count"
+    )
+    with pytest.raises(EpamnetError) as err:
+        get_dataset("toyota", num_classes=4).label("Walk_p03_r01_v01_c01", "cs")
+    assert str(err.value) == (
+        "Walk_p03_r01_v01_c01: 'Walk' is not among the 4 classes of this synthetic toyota dataset; "
+        "regenerate the data or fix the class count"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -152,3 +153,75 @@ def test_evaluate_rejects_an_empty_dataset() -> None:
     empty = TensorDataset(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
     with pytest.raises(ValueError, match="empty"):
         evaluate(SingleStreamTask(0, 1), _FixedScores(), empty, batch_size=2, device="cpu")
+
+
+# ================================================================ edges found by mutation testing
+# (`make mutation`): label shapes and dtypes, one sample, empty input, ties among many
+# classes, default k, exact messages. Expected values are worked out by hand.
+
+
+def test_labels_as_a_column_or_as_floats():
+    scores = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert M.topk_accuracy(scores, np.array([[1], [1], [1]])) == pytest.approx(2 / 3)
+    cm = M.confusion_matrix(np.array([[0.0], [1.0], [1.0]]), np.array([0.0, 0.0, 1.0]), 2)
+    np.testing.assert_array_equal(cm, [[1, 0], [1, 1]])
+    assert cm.dtype == np.int64
+
+
+def test_default_k_is_top1():
+    scores = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2]])
+    assert M.topk_accuracy(scores, np.array([0, 1])) == 0.5  # top-2 would be 1.0
+
+
+def test_ties_among_many_classes_go_to_the_lowest_index():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, (50, 40)).astype(np.float64)  # many ties; more classes than a small sort
+    first_max = [min(i for i in range(40) if row[i] == max(row)) for row in scores.tolist()]
+    assert M.topk_accuracy(scores, np.array(first_max), k=1) == 1.0
+
+
+def test_one_sample_and_no_sample():
+    assert M.mean_class_accuracy(np.array([2]), np.array([2]), 3) == 1.0
+    assert M.mean_class_accuracy(np.array([2]), np.array([1]), 3) == 0.0
+    assert np.isnan(M.mean_class_accuracy(np.array([], np.int64), np.array([], np.int64), 3))
+    assert np.isnan(M.topk_accuracy(np.zeros((0, 3)), np.array([], np.int64), k=2))
+
+
+def test_present_definition_counts_a_class_with_one_sample():
+    # class 0: 2 of 2 right; class 1: its one sample predicted as 0 -> recall 0; mean 0.5
+    assert M.mean_class_accuracy(np.array([0, 0, 1]), np.array([0, 0, 0]), 3, definition="present") == 0.5
+
+
+def test_per_class_accuracy_of_an_empty_class_is_nan_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        acc = M.per_class_accuracy(np.array([[3, 1], [0, 0]]))
+    assert acc[0] == 0.75 and np.isnan(acc[1])
+
+
+def test_metric_error_messages():
+    with pytest.raises(ValueError) as err:
+        M.topk_accuracy(np.zeros((2, 3)), np.array([0, 1, 2]))
+    assert str(err.value) == "scores must be N x C with N = len(labels); got (2, 3) and (3,)"
+    with pytest.raises(ValueError) as err:
+        M.topk_accuracy(np.zeros((2, 3)), np.array([0, 3]))
+    assert str(err.value) == "labels must lie in [0, 3); got range [0, 3]"
+    with pytest.raises(ValueError) as err:
+        M.topk_accuracy(np.zeros((2, 3)), np.array([0, 1]), k=0)
+    assert str(err.value) == "k must be >= 1, got 0"
+    with pytest.raises(ValueError) as err:
+        M.mean_class_accuracy(np.array([0]), np.array([0]), 2, definition="macro")  # type: ignore[arg-type]
+    assert str(err.value) == "definition must be 'official' or 'present', got 'macro'"
+
+
+def test_confusion_matrix_error_messages():
+    for labels, preds, message in (
+        ([0, 1], [0], "labels and preds differ in length: (2,) vs (1,)"),
+        ([0, -1], [0, 1], "labels must lie in [0, 3)"),
+        ([0, 3], [0, 1], "labels must lie in [0, 3)"),
+        ([0, 1], [-1, 1], "preds must lie in [0, 3)"),
+        ([0, 1], [0, 3], "preds must lie in [0, 3)"),
+    ):
+        with pytest.raises(ValueError) as err:
+            M.confusion_matrix(np.array(labels), np.array(preds), 3)
+        assert str(err.value) == message

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from epamnet.datasets import pku, toyota
+from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import save_annotations
-from epamnet.prepare.splits import make_splits
+from epamnet.prepare.splits import _frame_dirs, build_split, check_labels, make_splits
 
 
 def ann(frame_dir: str, label: int) -> dict:
@@ -228,3 +231,126 @@ def test_missing_annotations_file(tmp_path):
     with pytest.raises(EpamnetError) as err:
         make_splits("ntu60", tmp_path / "nope.pkl", tmp_path / "s", ["xsub"])
     assert "nope.pkl" in str(err.value)
+
+# ================================================================ edges found by mutation testing
+# (what the stage logs, its exact one-line errors, build_split and check_labels called directly; `make mutation`). Expected values are typed out or worked out by hand,
+# not built from the code's own constants.
+
+
+def test_log_lines_of_a_small_ntu60_run(tmp_path, caplog):
+    # performers 1 (xsub train) and 3 (test), cameras 1 (xview test) and 2 (train), actions 1-2,
+    # one more A001 of P001/C002 (R002), and one NTU-120-only setup (S018: in no part)
+    names = ntu_names(subjects=(1, 3), cameras=(1, 2), setups=(1,), actions=(1, 2))
+    names += ["S001C002P001R002A001", "S018C001P001R001A001"]
+    path = write(tmp_path / "annotations.pkl", [ann(n, -1) for n in names])
+    out = tmp_path / "splits"
+    with caplog.at_level(logging.INFO, logger="epamnet.prepare.splits"):
+        make_splits("ntu60", path, out, ["xsub", "xview"], num_classes=3, source="synthetic")
+    records = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "epamnet.prepare.splits"]
+    per_protocol = []
+    for protocol in ("xsub", "xview"):
+        per_protocol += [
+            ("INFO", f"ntu60/{protocol}: 5 train, 0 val, 4 test, 1 in no part; 3 classes"),
+            ("INFO", f"ntu60/{protocol} train: 2 of 3 classes present, 2..3 samples per present class"),
+            ("WARNING", f"ntu60/{protocol}: no training samples for brushing teeth"),
+            ("INFO", f"ntu60/{protocol} test: 2 of 3 classes present, 2..2 samples per present class"),
+        ]
+    assert records == [
+        ("INFO", f"ntu60: 10 annotated samples in {path}"),
+        *per_protocol,
+        ("INFO", f"wrote ntu60 splits for xsub, xview to {out}"),
+    ]
+
+
+def test_frame_dirs_sorted_and_duplicate_message():
+    # (the annotation file's own check refuses duplicates first; this is the stage's backstop)
+    entries = [{"frame_dir": n} for n in ("b", "c", "a")]
+    assert _frame_dirs(entries, Path("a.pkl")) == ["a", "b", "c"]
+    with pytest.raises(EpamnetError) as err:
+        _frame_dirs([*entries, {"frame_dir": "c"}], Path("a.pkl"))
+    assert str(err.value) == "a.pkl: frame_dir 'c' appears 2 times; regenerate the annotations"
+
+
+@pytest.mark.parametrize("entry", [{"label": 0}, ["S001C001P001R001A001"], {"frame_dir": 5}, {"frame_dir": ""}])
+def test_entry_without_a_frame_dir_message(entry):
+    with pytest.raises(EpamnetError) as err:
+        _frame_dirs([{"frame_dir": "S001C001P001R001A001"}, entry], Path("a.pkl"))
+    assert str(err.value) == "a.pkl: entry 1 has no frame_dir; regenerate the annotations (crop-merge)"
+
+
+def test_unknown_protocol_message(tmp_path):
+    path = write(tmp_path / "a.pkl", [ann(n, -1) for n in ntu_names()])
+    with pytest.raises(EpamnetError) as err:
+        make_splits("ntu60", path, tmp_path / "s", ["xsub", "xset"])
+    assert str(err.value) == "splits: ntu60 has no protocol(s) ['xset']; use some of ('xsub', 'xview')"
+
+
+def test_empty_train_part_message(tmp_path):
+    path = write(tmp_path / "a.pkl", [ann(n, -1) for n in ntu_names(cameras=(1,))])  # camera 1: xview test only
+    with pytest.raises(EpamnetError) as err:
+        make_splits("ntu60", path, tmp_path / "s", ["xview"])
+    assert str(err.value) == (
+        f"{path}: protocol ntu60/xview has no train samples among 24 annotations; "
+        "the data must cover the protocol's training and test subjects/cameras/setups"
+    )
+
+
+def test_pku_empty_part_and_untrimmed_messages(tmp_path):
+    split_dir = tmp_path / "Split"
+    split_dir.mkdir()
+    (split_dir / "cross-subject.txt").write_text(pku.format_split_file(["0009-L"], ["0001-L"]), encoding="utf-8")
+    clips = ["0001-L-A01-N01", "0001-L-A02-N02"]
+    path = write(tmp_path / "a.pkl", [ann(c, -1) for c in clips])
+    with pytest.raises(EpamnetError) as err:
+        make_splits("pku", path, tmp_path / "s", ["xsub"], pku_split_dir=split_dir)
+    assert str(err.value) == (
+        f"{path}: protocol pku/xsub has no train samples among 2 annotations; "
+        f"the data must cover the protocol's training and test subjects/cameras/setups (see {split_dir})"
+    )
+    videos = write(tmp_path / "videos.pkl", [ann("0001-L", -1), ann("0009-L", -1)])
+    with pytest.raises(EpamnetError) as err:
+        make_splits("pku", videos, tmp_path / "s", ["xsub"], pku_split_dir=split_dir)
+    assert str(err.value) == (
+        f"{videos}: 2 entries are untrimmed videos (e.g. 0001-L), not action clips; "
+        "split the clips' annotations (run the clips and crop stages first)"
+    )
+
+
+def test_build_split_skips_what_has_no_part_or_no_label(tmp_path):
+    split_dir = tmp_path / "Split"
+    split_dir.mkdir()
+    (split_dir / "cross-subject.txt").write_text(pku.format_split_file(["0001-L"], ["0002-L"]), encoding="utf-8")
+    info = get_dataset("pku", num_classes=6, pku_split_dir=split_dir)
+    # an untrimmed video has a part but no label; a clip of a video in neither list is not
+    # labelled at all (its action, 13, is beyond the 6 classes and would be an error)
+    split = build_split(info, ["0001-L", "0001-L-A02-N01", "0003-L-A13-N01", "0002-L-A06-N01"], "xsub")
+    assert split.parts == {"train": [("0001-L-A02-N01", 1)], "val": [], "test": [("0002-L-A06-N01", 5)]}
+    assert split.skipped == 2
+    assert split.source == "real" and split.as_json()["source"] == "real"
+
+
+def test_check_labels_treats_a_missing_label_as_unknown():
+    info = get_dataset("ntu60")
+    check_labels(info, [{"frame_dir": "S001C001P001R001A001"}, {"frame_dir": "S001C001P001R001A003"}], "a.pkl")
+    with pytest.raises(EpamnetError) as err:
+        check_labels(info, [{"frame_dir": "S001C001P001R001A003", "label": 1}], "a.pkl")
+    assert str(err.value) == (
+        "a.pkl: entry 0 (S001C001P001R001A003) has label 1 but its name says 2; "
+        "labels must follow the names (0-based class index); regenerate the annotations"
+    )
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    path = write(tmp_path / "a.pkl", [ann(n, -1) for n in ntu_names()])
+    make_splits("ntu60", path, tmp_path / "s", ["xsub", "xview"])
+    assert capsys.readouterr().err == ""  # not a terminal: no bar
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    make_splits("ntu60", path, tmp_path / "s", ["xsub", "xview"])
+    bar = terminal.getvalue()
+    assert "splits ntu60: 100%" in bar and "2/2" in bar and "protocol/s" in bar
