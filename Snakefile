@@ -15,10 +15,14 @@ min_version("9.0")
 configfile: "params.yaml"
 
 
+# The typed check first (common.smk): a bad value stops the run with the one line that
+# `epamnet check` prints; the JSON-schema check after it then never fires on its own.
+include: "workflow/rules/common.smk"
+
+
 validate(config, "workflow/schemas/params.schema.json")
 
 
-include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/train.smk"

@@ -187,3 +187,26 @@ def test_bad_params_fail_at_start_up_with_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "datasets.ntu60.protocols.0" in lines[0] and "'xsub' or 'xview'" in lines[0]
+
+
+@pytest.mark.parametrize("edit", [
+    ("  sigma: 0.6", "  sigmaa: 0.6"),  # a typo in a section's key
+    ("paths:", "pahts:"),  # a typo in a top-level key
+    ("  shards: 2", "  shards: -2"),  # a bad value
+], ids=["section-key", "top-level-key", "value"])
+def test_snakemake_stops_on_bad_params_with_the_check_line(tmp_path, edit):
+    """`snakemake -n` on a broken params.yaml prints the one line `epamnet check` prints, nothing else."""
+    for name in ("Snakefile", "workflow"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    text = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    assert edit[0] in text
+    (tmp_path / "params.yaml").write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    smk = subprocess.run([BIN / "snakemake", "-n", "--cores", "1"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env, timeout=300)
+    check = subprocess.run([BIN / "epamnet", "check"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert smk.returncode == check.returncode == 1
+    line = check.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("error: params.yaml: ")
+    assert (smk.stdout + smk.stderr).strip() == line

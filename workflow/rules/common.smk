@@ -1,10 +1,13 @@
 # Shared definitions: the typed view of params.yaml and the path layout.
-# The schema check above validates the raw config; validate_params() is the second,
-# typed validation (the same one every `epamnet` command runs at start-up).
+# validate_params() is the typed validation every `epamnet` command runs at start-up; a bad
+# params.yaml stops Snakemake with its one line (not a traceback or a page of schema).
+
+import sys
 
 from epamnet.codedeps import stage_code
 from epamnet.config import param_values as values_of, validate_params
 from epamnet.datasets.registry import get_dataset
+from epamnet.errors import EpamnetError
 from epamnet.dag import (
     CROP_MERGE_PARAMS,
     CROP_PARAMS,
@@ -23,7 +26,10 @@ from epamnet.dag import (
 )
 from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
 
-PARAMS = validate_params(config, "params.yaml")
+try:
+    PARAMS = validate_params(config, "params.yaml")
+except EpamnetError as exc:
+    sys.exit(f"error: {exc}")
 LAYOUT = Layout.from_params(PARAMS)
 DATASETS = list(PARAMS.datasets.run)
 #: Datasets of long recordings that `clips` cuts into action clips first (PKU-MMD).
