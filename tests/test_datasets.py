@@ -539,3 +539,41 @@ def test_label_beyond_the_synthetic_classes_messages():
         "Walk_p03_r01_v01_c01: 'Walk' is not among the 4 classes of this synthetic toyota dataset; "
         "regenerate the data or fix the class count"
     )
+
+
+# ---------------------------------------------------------------- exact messages and edges (mutation)
+
+
+def test_ntu_name_errors_are_exact():
+    with pytest.raises(EpamnetError) as info:
+        ntu.parse_name("S001C002")
+    assert str(info.value) == (
+        "'S001C002' is not an NTU sample name; expected SsssCcccPpppRrrrAaaa with ids from 001, "
+        "e.g. S001C002P003R002A013"
+    )
+    assert ntu.format_name(999, 999, 999, 999, 999) == "S999C999P999R999A999"  # the largest ids
+    assert ntu.format_name(1, 1, 1, 1, 1) == "S001C001P001R001A001"
+    for bad in ((1000, 1, 1, 1, 1), (1, 0, 1, 1, 1)):
+        with pytest.raises(EpamnetError) as info:
+            ntu.format_name(*bad)
+        assert str(info.value) == f"NTU name ids {bad} must each lie in 1..999"
+
+
+def test_ntu_xview_ignores_cameras_outside_the_protocol():
+    # xview trains on cameras 2 and 3 and tests on camera 1; a (hypothetical) camera 4 is in neither.
+    assert ntu.assign(ntu.parse_name("S001C001P001R001A001"), "ntu60", "xview") == "test"
+    assert ntu.assign(ntu.parse_name("S001C002P001R001A001"), "ntu60", "xview") == "train"
+    assert ntu.assign(ntu.parse_name("S001C004P001R001A001"), "ntu60", "xview") is None
+    # other protocols do not look at the camera
+    assert ntu.assign(ntu.parse_name("S001C004P001R001A001"), "ntu60", "xsub") == "train"
+
+
+def test_ntu_adapter_names_and_one_class():
+    assert get_dataset("ntu60").display_name == "NTU-60"
+    assert get_dataset("ntu120").display_name == "NTU-120"
+    one = get_dataset("ntu60", num_classes=1)  # 1..60 are valid
+    assert one.class_names("xsub") == ("drink water",)
+    assert get_dataset("ntu120").class_names("xsub", num_classes=1) == ("drink water",)
+    with pytest.raises(EpamnetError) as info:
+        get_dataset("ntu60", num_classes=0)
+    assert str(info.value) == "ntu60: num_classes 0 is out of range; use 1..60"

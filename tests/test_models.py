@@ -19,6 +19,8 @@ from epamnet.models.epam import (
     RGBClassifier,
     build_model,
     load_stream_weights,
+    stream_prefixes,
+    time_stride,
 )
 from epamnet.models.profile import count_parameters
 from epamnet.config.model import paper_spec, spec_from_dict, synthetic_spec
@@ -343,3 +345,148 @@ def test_build_model_checks_arguments():
         build_model(spec, 3, "depth")
     with pytest.raises(EpamnetError, match="num_classes"):
         build_model(spec, 1)
+
+
+# ----------------------------------------------------------------------------- exact behaviour (mutation)
+
+
+def test_time_stride_values_and_message():
+    assert time_stride(16, 48) == 3
+    assert time_stride(1, 3) == 3  # a one-frame RGB clip is allowed
+    assert time_stride(1, 1) == 1
+    with pytest.raises(EpamnetError) as info:
+        time_stride(16, 40)
+    assert str(info.value) == (
+        "model input: pose clip has 40 frames, not a multiple of the RGB clip's 16; "
+        "set pose clip_len to an integer multiple of rgb clip_len (paper: 48 and 16)"
+    )
+    with pytest.raises(EpamnetError, match="not a multiple of the RGB clip's 0;"):
+        time_stride(0, 48)
+
+
+def test_stream_prefixes_and_message():
+    assert stream_prefixes("rgb") == ("rgb_backbone.", "rgb_cls_head.")
+    assert stream_prefixes("pose") == ("pose_backbone.", "pose_cls_head.")
+    with pytest.raises(ValueError) as info:
+        stream_prefixes("depth")
+    assert str(info.value) == "stream must be 'rgb' or 'pose', got 'depth'"
+
+
+def test_stream_loading_error_names_the_stream_fix():
+    spec = synthetic_spec()
+    fusion = EPAMNet(spec, 5)
+    state = RGBClassifier(spec, 5).state_dict()
+    del state["rgb_cls_head.fc_cls.bias"]
+    with pytest.raises(EpamnetError) as info:
+        load_stream_weights(fusion, state, "rgb", "rgb.pt")
+    assert str(info.value) == (
+        "rgb.pt: weights do not match the model: missing keys 1 (rgb_cls_head.fc_cls.bias); "
+        "pass the rgb stream checkpoint trained with the same model settings and classes"
+    )
+
+
+def test_build_model_variants_and_exact_errors():
+    spec = synthetic_spec().replace(dropout=0.25)
+    for modality, cls in (("fusion", EPAMNet), ("rgb", RGBClassifier), ("pose", PoseClassifier)):
+        model = build_model(spec, 2, modality)  # two classes is the smallest valid count
+        assert type(model) is cls
+        assert model.spec is spec and model.num_classes == 2
+        heads = [m for name, m in model.named_children() if name.endswith("_cls_head")]
+        assert len(heads) == (2 if modality == "fusion" else 1)
+        for head in heads:
+            assert isinstance(head.dropout, nn.Dropout) and head.dropout.p == 0.25
+            assert head.fc_cls.out_features == 2
+    # the RGB classifier's head reads the RGB stream's conv5 width, the pose one the pose width
+    assert build_model(spec, 2, "rgb").rgb_cls_head.fc_cls.in_features == spec.rgb.out_channels
+    assert build_model(spec, 2, "pose").pose_cls_head.fc_cls.in_features == spec.pose.out_channels
+    with pytest.raises(EpamnetError) as info:
+        build_model(spec, 3, "depth")
+    assert str(info.value) == "model: unknown modality 'depth'; use one of fusion, rgb, pose"
+    for bad in (1, 0, 3.0, "3", True):
+        with pytest.raises(EpamnetError) as info:
+            build_model(spec, bad)
+        assert str(info.value) == f"model: num_classes must be an integer >= 2, got {bad!r}; check the split file"
+
+
+def test_dropout_zero_gives_identity_heads():
+    spec = synthetic_spec().replace(dropout=0.0)
+    for model in (EPAMNet(spec, 3), RGBClassifier(spec, 3), PoseClassifier(spec, 3)):
+        for name, m in model.named_children():
+            if name.endswith("_cls_head"):
+                assert isinstance(m.dropout, nn.Identity)
+
+
+class _Const(nn.Module):
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, x):
+        return torch.full_like(x[:, :1], self.value)
+
+
+def test_attention_scales_rgb_features_by_one_plus_a():
+    # rgb_head(f + f*A) with A = 0.5 everywhere is rgb_head(1.5 f); the head is pool + linear
+    # with zero bias, so the logits are 1.5 times the RGB stream's own logits.
+    spec = synthetic_spec()
+    torch.manual_seed(1)
+    fusion = EPAMNet(spec, 4).eval()
+    torch.nn.init.normal_(fusion.rgb_cls_head.fc_cls.weight, std=1.0)  # logits well away from 0
+    rgb_only = RGBClassifier(spec, 4).eval()
+    rgb_only.load_state_dict({k: v for k, v in fusion.state_dict().items() if k.startswith(stream_prefixes("rgb"))})
+    fusion.attention_module = _Const(0.5)
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randn(2, 3, 8, 64, 64, generator=g)
+    heat = torch.rand(2, 17, 24, 32, 32, generator=g)
+    with torch.no_grad():
+        rgb_logits, _ = fusion(imgs, heat)
+        torch.testing.assert_close(rgb_logits, 1.5 * rgb_only(imgs))
+
+
+def test_unequal_feature_sizes_are_a_one_line_error():
+    spec = synthetic_spec()
+    model = EPAMNet(spec, 3).eval()
+    # synthetic_spec: RGB 64 px -> 4x4 conv5 features (16x smaller), pose 32 px -> 4x4 (8x);
+    # RGB at 32 px therefore gives 2x2 against the pose stream's 4x4.
+    imgs = torch.zeros(1, 3, 8, 32, 32)
+    heat = torch.zeros(1, 17, 24, 32, 32)
+    with pytest.raises(EpamnetError) as info:
+        model(imgs, heat)
+    assert str(info.value) == (
+        "model input: RGB features are (2, 2) but pose features (4, 4); "
+        "choose RGB and pose input sizes that give equal feature sizes"
+    )
+
+
+def _shift_by_hand(x, fold):
+    out = torch.zeros_like(x)
+    t = x.shape[2]
+    for c in range(x.shape[1]):
+        for i in range(t):
+            if c < fold:
+                out[:, c, i] = x[:, c, i + 1] if i + 1 < t else 0
+            elif c < 2 * fold:
+                out[:, c, i] = x[:, c, i - 1] if i >= 1 else 0
+            else:
+                out[:, c, i] = x[:, c, i]
+    return out
+
+
+def test_shift_with_one_channel_per_direction():
+    # fold = 8 // 8 = 1 (the RGB stream's fold_div on 8 channels): channel 0 moves to t+1's
+    # value, channel 1 to t-1's, channels 2..7 stay; the boundary frames are zeros.
+    x = torch.arange(1, 8 * 4 * 2 + 1, dtype=torch.float32).view(1, 8, 4, 2, 1)
+    expected = _shift_by_hand(x, 1)
+    assert torch.equal(expected[0, 0, :, 0, 0], torch.tensor([3.0, 5.0, 7.0, 0.0]))
+    assert torch.equal(expected[0, 1, :, 0, 0], torch.tensor([0.0, 9.0, 11.0, 13.0]))
+    for _ in range(3):
+        junk = torch.full_like(x, 7.0)  # leave non-zero memory for the next allocation
+        del junk
+        assert torch.equal(temporal_shift(x, 8), expected)
+        xg = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(temporal_shift(xg, 8), xg, torch.ones_like(x))
+        # adjoint: channel 0's frame 0 and channel 1's last frame feed nothing
+        exp_grad = torch.ones_like(x)
+        exp_grad[:, 0, 0] = 0
+        exp_grad[:, 1, -1] = 0
+        assert torch.equal(grad, exp_grad)

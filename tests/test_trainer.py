@@ -6,14 +6,24 @@ import csv
 import json
 import logging
 import math
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from epamnet.engine.checkpoint import load_checkpoint
+from epamnet.engine import checkpoint as ckpt_mod
+from epamnet.engine.checkpoint import (
+    FORMAT,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    rng_state,
+    set_rng_state,
+)
 from epamnet.engine.tasks import FusionTask, SingleStreamTask
 from epamnet.config.train import TrainConfig
 from epamnet.engine.trainer import seed_everything, train
@@ -278,3 +288,142 @@ def test_fusion_training_on_dict_samples(tmp_path: Path) -> None:
     assert set(read_csv(tmp_path / "metrics.csv")[0]) == {
         "epoch", "lr", "train_loss", "train_top1", "val_top1", "val_mean_class_acc", "time",
     }
+
+
+# ---------------------------------------------------------------- checkpoint module, exact behaviour
+
+
+def test_load_checkpoint_errors_are_exact_one_liners(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(EpamnetError) as info:
+        load_checkpoint(missing)
+    assert str(info.value) == f"{missing}: checkpoint not found; check the path"
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(EpamnetError) as info:
+        load_checkpoint(str(other))
+    assert str(info.value) == f"{other}: not an epamnet training checkpoint; delete it or point to the right folder"
+    torch.save([FORMAT], other)  # not a dict
+    with pytest.raises(EpamnetError, match="not an epamnet training checkpoint"):
+        load_checkpoint(other)
+
+
+class _Payload:
+    """Any class: unpickling it would run arbitrary code, which weights_only refuses."""
+
+
+def test_load_checkpoint_refuses_arbitrary_objects_even_if_env_says_otherwise(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "epoch": 1, "x": _Payload()}, path)
+    # torch honours this variable only when the caller leaves weights_only unset.
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    with pytest.raises(EpamnetError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == (
+        f"{path}: corrupt or truncated checkpoint (UnpicklingError); "
+        "delete it to resume from the previous epoch's checkpoint"
+    )
+
+
+def _relocate(src: Path, dst: Path, device: bytes) -> None:
+    """Copy a torch zip checkpoint with its storages' recorded device replaced (as if saved there)."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("data.pkl"):
+                old = b"X\x03\x00\x00\x00cpu"  # pickle protocol 2 BINUNICODE 'cpu'
+                assert data.count(old) == 1
+                data = data.replace(old, b"X" + len(device).to_bytes(4, "little") + device)
+            zout.writestr(item, data)
+
+
+def test_checkpoint_saved_on_gpu_loads_on_cpu(tmp_path: Path) -> None:
+    src = tmp_path / "cpu.pt"
+    torch.save({"format": FORMAT, "epoch": 3, "w": torch.arange(4.0)}, src)
+    gpu = tmp_path / "gpu.pt"
+    _relocate(src, gpu, b"cuda:0")
+    if torch.cuda.is_available():  # the file really names a CUDA device
+        assert torch.load(gpu, weights_only=True)["w"].device.type == "cuda"
+    else:
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(gpu, weights_only=True)
+    state = load_checkpoint(gpu)
+    assert state["epoch"] == 3 and state["w"].device.type == "cpu"
+    assert torch.equal(state["w"], torch.arange(4.0))
+
+
+def test_latest_checkpoint_is_the_highest_epoch(tmp_path: Path) -> None:
+    d = tmp_path / "checkpoints"
+    assert latest_checkpoint(d) is None
+    d.mkdir()
+    assert latest_checkpoint(d) is None
+    for e in (2, 10, 1):
+        (d / f"epoch_{e:03d}.pt").write_bytes(b"")
+    (d / "epoch_7.pt").write_bytes(b"")  # not the naming scheme (3 digits)
+    assert latest_checkpoint(d) == d / "epoch_010.pt"
+    (d / "last.pt").write_bytes(b"")
+    assert latest_checkpoint(d) == d / "last.pt"
+
+
+def test_prune_returns_removed_and_tolerates_vanished_files(tmp_path: Path, monkeypatch) -> None:
+    d = tmp_path / "checkpoints"
+    d.mkdir()
+    for e in (1, 2, 3, 4, 5):
+        (d / f"epoch_{e:03d}.pt").write_bytes(b"x")
+    removed = prune_checkpoints(d, keep_last=2, keep=[2])
+    assert removed == [d / "epoch_001.pt", d / "epoch_003.pt"]
+    assert sorted(p.name for p in d.iterdir()) == ["epoch_002.pt", "epoch_004.pt", "epoch_005.pt"]
+    # A file listed but deleted meanwhile (another process pruning) is not an error.
+    listed = ckpt_mod.epoch_checkpoints(d) + [(0, d / "epoch_000.pt")]
+    monkeypatch.setattr(ckpt_mod, "epoch_checkpoints", lambda _d: sorted(listed))
+    assert prune_checkpoints(d, keep_last=1) == [d / "epoch_000.pt", d / "epoch_002.pt", d / "epoch_004.pt"]
+
+
+def test_rng_state_fields_and_numpy_gauss_round_trip() -> None:
+    np.random.seed(123)
+    np.random.randn(1)  # the legacy normal generator caches its second value: has_gauss = 1
+    st = rng_state()
+    ref = np.random.get_state(legacy=False)
+    assert ref["has_gauss"] == 1
+    assert st["numpy"]["key"].dtype == torch.int64
+    assert torch.equal(st["numpy"]["key"], torch.from_numpy(ref["state"]["key"].astype(np.int64)))
+    assert st["numpy"]["pos"] == ref["state"]["pos"] and st["numpy"]["has_gauss"] == 1
+    assert st["numpy"]["gauss"] == ref["gauss"] != 0.0
+    expected = np.random.randn(3)
+    np.random.seed(0)
+    np.random.randn(4)
+    set_rng_state(st)
+    assert np.random.get_state(legacy=False)["has_gauss"] == 1
+    assert np.array_equal(np.random.randn(3), expected)
+
+
+class _FakeCuda:
+    def __init__(self, monkeypatch, available: bool, count: int) -> None:
+        self.saved = [torch.tensor([i, i + 1], dtype=torch.uint8) for i in range(count)]
+        self.restored = None
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+        monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: list(self.saved))
+        monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: setattr(self, "restored", states))
+
+
+def test_cuda_rng_states_captured_and_restored_only_when_they_fit(monkeypatch) -> None:
+    base = rng_state()
+    fake = _FakeCuda(monkeypatch, available=True, count=2)
+    st = rng_state()
+    assert st["cuda"] == fake.saved
+    set_rng_state(st)
+    assert fake.restored is not None and [t.tolist() for t in fake.restored] == [[0, 1], [1, 2]]
+    # A checkpoint from a machine with another GPU count: the CUDA states are skipped.
+    fake = _FakeCuda(monkeypatch, available=True, count=1)
+    set_rng_state(st)
+    assert fake.restored is None
+    # Nothing recorded (a CPU run) is nothing to restore, even where the counts match (0 == 0).
+    fake = _FakeCuda(monkeypatch, available=True, count=0)
+    set_rng_state({**base, "cuda": []})
+    assert fake.restored is None
+    # Without CUDA nothing is captured or restored.
+    fake = _FakeCuda(monkeypatch, available=False, count=2)
+    assert rng_state()["cuda"] == []
+    set_rng_state(st)
+    assert fake.restored is None
