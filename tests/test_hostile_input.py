@@ -420,3 +420,23 @@ def test_full_disk_during_a_download_keeps_the_part_for_resuming(tmp_path, monke
         monkeypatch.setattr(acquire, "open", real_open)  # space freed: the next call finishes
         acquire.download(server.url, dest, None, chunk=4096, timeout=5.0, retry_wait=0.0, progress=False)
     assert dest.read_bytes() == payload
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EDQUOT], ids=["ENOSPC", "EDQUOT"])
+def test_a_full_disk_and_an_exceeded_quota_are_the_same_stop(tmp_path, monkeypatch, err):
+    """A quota (EDQUOT) stops a stage like a full disk (ENOSPC): one line naming the output and the reason."""
+    save_annotations(tmp_path / "ann.pkl", [annotation(n) for n in NTU])
+    real = Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        if ".tmp" in str(self):
+            raise OSError(err, os.strerror(err), str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    out = tmp_path / "splits"
+    with pytest.raises(DiskFullError) as info:
+        make_splits("ntu60", tmp_path / "ann.pkl", out, ["xsub"], num_classes=2, source="synthetic")
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith(f"{out}: could not be written ({os.strerror(err)}); free space")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ann.pkl"]

@@ -3,15 +3,19 @@
 A tiny NTU-like synthetic dataset with ``skeletons: mmpose``: `epamnet acquire`, then
 the two `pose-extract` shards (HRNet-W32 from mmpose's config, random weights:
 ``pose.random_init``), then `pose` merging them into the skeletons file that `crop`
-reads. Where the test runs as root with `unshare`, every command runs in a fresh
-network namespace (no interface up), so an attempted download fails the test.
+reads. Every command runs in a fresh network namespace (`unshare -n`, or `unshare -rn`
+without root) where that works, and always with a socket guard on PYTHONPATH that refuses
+IP connections, so an attempted download fails the test whoever runs it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,17 +43,69 @@ TINY = {
 }
 
 
+#: Loaded by every Python subprocess of these tests (PYTHONPATH): refuses IP connections.
+SOCKET_GUARD = """\
+import socket
+
+_connect = socket.socket.connect
+
+
+def _refuse(self, address, *args, **kwargs):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        raise OSError(f"network disabled in tests (tried {address!r})")
+    return _connect(self, address, *args, **kwargs)
+
+
+socket.socket.connect = _refuse
+socket.socket.connect_ex = _refuse
+"""
+
+
 def _offline() -> list[str]:
-    """`unshare -n` where it works (root), else nothing."""
-    if shutil.which("unshare") and os.geteuid() == 0:
-        if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
-            return ["unshare", "-n"]
+    """A fresh network namespace (no interface up): `unshare -n` as root, `unshare -rn` otherwise.
+
+    Where neither works (no user namespaces), the socket guard on PYTHONPATH still refuses
+    every IP connection of the commands, so the tests are offline either way.
+    """
+    if shutil.which("unshare"):
+        for cmd in (["unshare", "-n"], ["unshare", "-rn"]) if os.geteuid() == 0 else (["unshare", "-rn"],):
+            if subprocess.run([*cmd, "true"], capture_output=True).returncode == 0:
+                return cmd
     return []
+
+
+def _guarded_env(folder: Path) -> dict[str, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(SOCKET_GUARD, encoding="utf-8")
+    path = os.pathsep.join(p for p in (str(folder), ENV.get("PYTHONPATH", "")) if p)
+    return {**ENV, "PYTHONPATH": path}
+
+
+OFFLINE_ENV = _guarded_env(Path(tempfile.mkdtemp(prefix="epamnet-socket-guard-")))
 
 
 def epamnet(root: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [*_offline(), str(BIN / "epamnet"), *args]
-    return subprocess.run(cmd, cwd=root, env=ENV, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=root, env=OFFLINE_ENV, capture_output=True, text=True, timeout=600)
+
+
+def test_the_commands_really_run_without_network() -> None:
+    """The way `epamnet` runs here, a connection to a server that is listening fails."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        probe = (
+            "import socket, sys\n"
+            "try:\n"
+            f"    socket.create_connection(('127.0.0.1', {port}), timeout=5).close()\n"
+            "except OSError as exc:\n"
+            "    print('refused:', exc)\n"
+            "else:\n"
+            "    sys.exit('connected')\n"
+        )
+        result = subprocess.run([*_offline(), sys.executable, "-c", probe], env=OFFLINE_ENV,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("refused:")
 
 
 @pytest.fixture(scope="module")
