@@ -50,17 +50,21 @@ def report_outputs(params: Params) -> list[Path]:
     return [*lay.report_tables(), lay.figures]
 
 
+def runs(params: Params) -> list[tuple[str, str]]:
+    """(dataset, protocol) pairs the pipeline trains and evaluates, in ``datasets.run`` order."""
+    return [(d, p) for d in params.datasets.run for p in params.datasets.entry(d).protocols]
+
+
 def report_inputs(params: Params) -> list[Path]:
     """The files ``report`` reads (its code comes from its imports: :mod:`epamnet.codedeps`)."""
     lay = Layout.from_params(params)
     deps: list[Path] = [lay.efficiency_tables()[1]]
-    for d in params.datasets.run:
-        for p in params.datasets.entry(d).protocols:
-            for s in STREAMS:
-                deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
-                ev = lay.eval_dir(d, p, s)
-                deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "confusion.csv"]
-            deps.append(lay.model_file(d, p, "fusion"))
+    for d, p in runs(params):
+        for s in STREAMS:
+            deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
+            ev = lay.eval_dir(d, p, s)
+            deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "confusion.csv"]
+        deps.append(lay.model_file(d, p, "fusion"))
     for d in params.datasets.run:  # test clips of the attention figure
         deps += [lay.annotations(d), lay.splits(d), *lay.prepared_videos(d, params.prepare.shards)]
     return deps

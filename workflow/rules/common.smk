@@ -20,6 +20,7 @@ from epamnet.dag import (
     pose_params,
     report_inputs,
     report_outputs,
+    runs,
     splits_inputs,
     splits_params,
     train_params,
@@ -40,7 +41,7 @@ STREAMS = ["pose", "rgb", "fusion"]
 #: CPU threads of the jobs that run torch (set in code by each job: epamnet.runtime).
 THREADS = PARAMS.runtime.threads
 #: (dataset, protocol) pairs the pipeline trains and evaluates.
-RUNS = [(ds, p) for ds in DATASETS for p in PARAMS.datasets.entry(ds).protocols]
+RUNS = runs(PARAMS)
 
 
 wildcard_constraints:
