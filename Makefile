@@ -11,7 +11,7 @@ CORES  ?= all
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv chromium run dry-run test test-fast mutation dvc-yaml clean-data
+.PHONY: venv chromium slurm run dry-run test test-fast mutation dvc-yaml clean-data
 
 venv: $(STAMP)
 
@@ -40,8 +40,15 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
 		{ echo "chromium is missing: install Debian's chromium package (apt-get install chromium)"; exit 1; }
 
-# The mmaction2 oracle, the mmpose stack and Chromium are installed first: their tests must run, not skip.
-test: venv chromium
+# Debian's SLURM and MUNGE run the throw-away cluster of tests/test_slurm.py (tests/slurm_cluster.py
+# starts and stops its daemons, as root). Installed with apt when missing and running as root.
+slurm:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null; } || \
+		{ echo "SLURM is missing: install Debian's slurm-wlm and munge packages (apt-get install slurm-wlm munge)"; exit 1; }
+
+# The mmaction2 oracle, the mmpose stack, Chromium and SLURM are installed first: their tests must run, not skip.
+test: venv chromium slurm
 	EPAMNET_NO_SKIP=1 EPAMNET_REQUIRE_ORACLE=1 EPAMNET_REQUIRE_POSE=1 EPAMNET_REQUIRE_CHROMIUM=1 pytest
 
 test-fast: venv

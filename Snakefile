@@ -7,9 +7,21 @@
 # Every rule calls exactly one `epamnet <stage>` command line, the same one dvc.yaml
 # calls (tests/test_orchestration.py checks that the two graphs agree).
 
+import sys
+
 from snakemake.utils import min_version, validate
 
+from epamnet.config import read_params_file
+from epamnet.errors import EpamnetError
+
 min_version("9.0")
+
+# params.yaml's YAML syntax first: a broken file stops the run with the line `epamnet check`
+# prints (Snakemake's own message for it names neither the line nor the problem).
+try:
+    read_params_file("params.yaml")
+except EpamnetError as exc:
+    sys.exit(f"error: {exc}")
 
 
 configfile: "params.yaml"

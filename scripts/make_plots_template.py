@@ -8,6 +8,10 @@ versions DVC's renderer references (read from dvc_render when it is installed) w
 them into a page that keeps DVC's `{plot_divs}` placeholder. It has no `{scripts}`
 placeholder, so DVC's CDN script tags are left out of the rendered page.
 
+The charts inside the page come from Vega-Lite templates: the project's own, named in
+dvc.yaml, are hand-written JSON in .dvc/plots/ (epamnet_curves.json, epamnet_confusion.json);
+this script does not touch them.
+
 Use: python scripts/make_plots_template.py [--out PATH] [--from-dir DIR_WITH_TGZ]
 then, once per clone: dvc config plots.html_template ../workflow/dvc/plots-template.html
 (a relative path in .dvc/config is resolved from the .dvc folder).

@@ -50,3 +50,22 @@ def pose_stack() -> types.ModuleType:
         if os.environ.get("EPAMNET_REQUIRE_POSE") == "1":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A throw-away single-node SLURM cluster (tests/slurm_cluster.py), stopped after the session.
+
+    Skips where it cannot start (not root, SLURM not installed: `make slurm`); `make test`
+    turns that skip into a failure.
+    """
+    from slurm_cluster import ClusterUnavailable, SlurmCluster
+
+    try:
+        cluster = SlurmCluster().start()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"SLURM test cluster unavailable: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm" / "config.yaml"
 LOCAL_PROFILE = ROOT / "workflow" / "profiles" / "local" / "config.yaml"
 #: Rules whose jobs run on a GPU: pose extraction (mmpose), training, evaluation.
-GPU_RULES = {"pose_extract", "train_unimodal", "train_fusion", "evaluate"}
+GPU_RULES = {"pose_extract", "train_unimodal", "train_fusion", "evaluate", "evaluate_released"}
 REQUIRED = ("slurm_partition", "mem_mb", "runtime", "cpus_per_task")
 
 

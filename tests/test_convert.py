@@ -148,3 +148,100 @@ def test_unreadable_checkpoints(tmp_path):
     no_state = tmp_path / "nostate.pth"
     torch.save({"model_state_dict": {"w": "text"}}, no_state)
     assert "no model state dict" in _one_line_error(load_official_checkpoint, model, no_state)
+
+
+# ------------------------------------------------------------------ released unimodal checkpoints
+# The official streams are mmaction2 recognizers (``backbone.*``, ``cls_head.*``), saved by mmcv's
+# runner ({'meta': {..., 'epoch'}, 'state_dict', 'optimizer'}) or by the official trainer
+# ({'epoch', 'model_state_dict' with DDP's ``module.``, 'optimizer_state_dict'}). The files below
+# are written that way from our own randomly initialised stream models.
+
+SHAPES = {"pose": (2, 17, 24, 32, 32), "rgb": (2, 3, 8, 64, 64)}
+
+
+def official_stream_state(model, stream: str) -> dict[str, torch.Tensor]:
+    """Our stream model's weights under the official recognizer's names (``backbone.``, ``cls_head.``)."""
+    state = {}
+    for key, value in model.state_dict().items():
+        assert key.startswith((f"{stream}_backbone.", f"{stream}_cls_head.")), key
+        state[key[len(stream) + 1 :]] = value.clone()
+    return state
+
+
+def save_mmcv(path, state, epoch: int) -> None:
+    """A checkpoint as mmcv's runner (``save_checkpoint``) writes it: meta with the epoch, then weights."""
+    meta = {"mmcv_version": "1.7.0", "time": "Mon Jan  8 10:00:00 2024", "epoch": epoch, "iter": 12 * epoch,
+            "config": "model = dict(type='Recognizer3D', backbone=dict(type='X3DTemporalShiftPose'))"}
+    optimizer = {"state": {}, "param_groups": [{"lr": 0.2, "momentum": 0.9, "weight_decay": 3e-4, "params": [0, 1]}]}
+    torch.save({"meta": meta, "state_dict": dict(state), "optimizer": optimizer}, path)
+
+
+def save_trainer(path, state, epoch: int) -> None:
+    """A checkpoint as the official trainer (``ddp/trainer.py``) writes it: DDP-wrapped keys."""
+    _save_official(path, state, epoch=epoch)
+
+
+def stream_model(stream: str, num_classes: int = 7, seed: int = 0):
+    from epamnet.models.epam import build_model
+
+    torch.manual_seed(seed)
+    return build_model(synthetic_spec(), num_classes, stream).eval()
+
+
+@pytest.mark.parametrize("stream", ["pose", "rgb"])
+@pytest.mark.parametrize(("save", "epoch"), [(save_mmcv, 235), (save_trainer, 80)])
+def test_released_stream_checkpoints_convert_to_equal_logits(tmp_path, stream, save, epoch):
+    source = stream_model(stream, seed=1)
+    src = tmp_path / f"{stream}_best_top1_acc_epoch_{epoch}.pth"
+    save(src, official_stream_state(source, stream), epoch)
+
+    target = stream_model(stream, seed=2)
+    assert load_official_checkpoint(target, src) == epoch  # mmcv: read from meta
+    x = torch.randn(SHAPES[stream], generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(target(x), source(x))
+
+    dst = tmp_path / "converted.pt"
+    assert convert_official_checkpoint(src, dst, stream_model(stream, seed=4)) == epoch
+    saved = torch.load(dst, weights_only=True)
+    assert saved["epoch"] == epoch and saved["stream"] == stream
+    again = stream_model(stream, seed=5)
+    again.load_state_dict(saved["model_state_dict"])  # our names, strict
+    with torch.no_grad():
+        assert torch.equal(again(x), source(x))
+
+
+def test_convert_official_command_takes_a_stream_and_reports_the_meta_epoch(tmp_path, capsys):
+    from epamnet.cli import main
+
+    src = tmp_path / "pose.pth"
+    save_mmcv(src, official_stream_state(stream_model("pose"), "pose"), 235)
+    dst = tmp_path / "pose.pt"
+    args = ["convert-official", "--src", str(src), "--dst", str(dst), "--num-classes", "7", "--model-preset", "synthetic"]
+    assert main([*args, "--stream", "pose"]) == 0
+    assert "epoch 235" in capsys.readouterr().out
+    assert dst.is_file()
+
+    # The same file taken for EPAM-Net (the default): one line naming the file, saying what it holds.
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"error: {src}: weights do not match the model: missing keys")
+    assert "unexpected keys" in err and "convert it as the pose or rgb stream" in err
+
+
+def test_a_stream_checkpoint_of_the_other_stream_or_class_count_is_refused(tmp_path):
+    src = tmp_path / "rgb.pth"
+    save_mmcv(src, official_stream_state(stream_model("rgb"), "rgb"), 3)
+    msg = _one_line_error(load_official_checkpoint, stream_model("pose"), src)
+    assert "weights do not match the model" in msg and "wrong shapes" in msg and "pose_backbone." in msg
+    msg = _one_line_error(load_official_checkpoint, stream_model("rgb", num_classes=9), src)
+    assert "wrong shapes 2 (rgb_cls_head.fc_cls.bias (7,) vs (9,)" in msg
+
+
+def test_epoch_from_the_top_level_or_meta():
+    from epamnet.models.convert import checkpoint_epoch
+
+    assert checkpoint_epoch({"epoch": 8, "model_state_dict": {}}) == 8
+    assert checkpoint_epoch({"meta": {"epoch": 235}, "state_dict": {}}) == 235
+    assert checkpoint_epoch({"state_dict": {}}) is None
+    assert checkpoint_epoch({"meta": {"epoch": True}}) is None

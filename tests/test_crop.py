@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import pickle
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import read_frames, video_info, write_video
@@ -210,7 +212,7 @@ def _tiny_dataset(root: Path, names=NAMES) -> tuple[Path, dict[str, Path]]:
         videos[name] = root / "raw" / f"{name}_rgb.avi"
         write_video(videos[name], rng.integers(0, 255, (4, 24, 32, 3), dtype=np.uint8), fps=10, codec="MJPG")
         kp = rng.uniform(4, 20, (1, 4, 17, 2)).astype(np.float32)
-        anns.append({"frame_dir": name, "label": int(name[1:]), "img_shape": (24, 32), "original_shape": (24, 32),
+        anns.append({"frame_dir": name, "label": int(name[-2:]), "img_shape": (24, 32), "original_shape": (24, 32),
                      "total_frames": 4, "keypoint": kp, "keypoint_score": np.ones((1, 4, 17), np.float32)})
     pkl = root / "skeletons.pkl"
     save_annotations(pkl, anns)
@@ -285,6 +287,55 @@ def test_shard_skip_records_failures_and_keeps_the_rest(tmp_path: Path) -> None:
     shard = load_annotations(tmp_path / "interim" / "shard-000.pkl")
     assert [a["frame_dir"] for a in shard] == ["s01", "s07"]
     assert sorted(p.name for p in (tmp_path / "prepared" / "videos" / "shard-000").iterdir()) == ["s01.mp4", "s07.mp4"]
+
+
+def _ntu_finder(videos: dict[str, Path]):
+    """The crop stage's lookup for NTU: the name must parse (raises for the mmaction2 ``_rgb`` name)."""
+    info = get_dataset("ntu60")
+    return lambda name: videos[info.video_id(name)]
+
+
+def test_shard_name_lookup_failure_obeys_on_sample_error(tmp_path: Path) -> None:
+    # A skeleton file that did not pass through `pose`: one entry named as mmaction2's
+    # ntu_pose_extraction.py names it (the video file's stem), one proper NTU name.
+    good, bad = "S001C001P001R001A001", "S001C001P001R001A002_rgb"
+    pkl, videos = _tiny_dataset(tmp_path, names=[good, "S001C001P001R001A002"])
+    anns = load_annotations(pkl)
+    anns[1]["frame_dir"] = bad
+    with open(pkl, "wb") as fh:
+        pickle.dump(anns, fh, protocol=2)  # what mmengine.dump writes
+    out = tmp_path / "interim" / "shard-000.pkl"
+    run = lambda **kw: crop_shard(pkl, _ntu_finder(videos), 0, 1, out,  # noqa: E731
+                                  tmp_path / "prepared" / "videos" / "shard-000", size=16, **kw)
+    with pytest.raises(EpamnetError) as info:
+        run()
+    msg = str(info.value)
+    assert msg.startswith(f"{pkl} (frame_dir {bad!r}): finding the video of {bad} failed (")
+    assert "is not an NTU sample name" in msg and "prepare.on_sample_error: skip" in msg and "\n" not in msg
+    assert not out.exists()
+    result = run(on_error="skip")
+    assert result.written == 1 and [f["frame_dir"] for f in result.failed] == [bad]
+    assert result.failed[0]["file"] == f"{pkl} (frame_dir {bad!r})"
+    assert "is not an NTU sample name" in result.failed[0]["reason"]
+    assert [a["frame_dir"] for a in load_annotations(out)] == [good]
+
+
+def test_shard_skip_covers_any_error_of_a_sample(tmp_path: Path, caplog) -> None:
+    pkl, videos = _tiny_dataset(tmp_path, names=["s01", "s02"])
+
+    def finder(name: str) -> Path:
+        if name == "s02":
+            raise KeyError(name)  # a lookup that fails with a plain Python error
+        return videos[name]
+
+    out = tmp_path / "interim" / "shard-000.pkl"
+    result = crop_shard(pkl, finder, 0, 1, out, tmp_path / "prepared" / "videos" / "shard-000", size=16,
+                        on_error="skip")
+    assert result.written == 1 and result.failed == [
+        {"frame_dir": "s02", "file": f"{pkl} (frame_dir 's02')", "reason": "KeyError: 's02'"}
+    ]
+    with pytest.raises(EpamnetError, match=r"frame_dir 's02'\): finding the video of s02 failed \(KeyError"):
+        crop_shard(pkl, finder, 0, 1, out, tmp_path / "prepared" / "videos" / "shard-000", size=16)
 
 
 def test_shard_index_out_of_range(tmp_path: Path) -> None:

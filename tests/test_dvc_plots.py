@@ -2,14 +2,16 @@
 
 A tmp git + DVC repository gets a ``dvc.yaml`` with the ``metrics:`` and ``plots:``
 sections of :mod:`epamnet.report.dvc_plots`, the evaluation and training files of two
-runs (written with the engine's own writers), and the committed offline plots
-template. Then:
+runs (written with the engine's own writers), the committed offline plots page
+template and the project's Vega-Lite templates (``.dvc/plots/``). Then:
 
-- ``dvc metrics show --json`` lists every dataset x protocol x stream;
+- ``dvc metrics show --json`` lists every dataset x protocol x stream, numbers only,
+  and ``dvc metrics show`` fits in 120 columns;
 - ``dvc plots show --json`` gives every plot with its data;
 - ``dvc plots show`` writes a page that headless Chromium (no network) draws: a
   screenshot has coloured chart pixels, and the SVG rendering of the same page holds a
-  line per curve and confusion cells whose counts are the written predictions.
+  line per curve, in one colour per stream, and confusion cells whose counts are the
+  evaluation's confusion matrix.
 
 The Chromium test is skipped when /usr/bin/chromium is missing, unless
 ``EPAMNET_REQUIRE_CHROMIUM=1`` (CI), where that is a failure.
@@ -24,7 +26,6 @@ import re
 import subprocess
 import sys
 import tarfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,7 @@ from epamnet.report.dvc_plots import VALIDATION_DATASETS, dvc_metrics, dvc_plots
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "workflow" / "dvc" / "plots-template.html"
+VEGA_TEMPLATES = ROOT / ".dvc" / "plots"  # epamnet_curves.json, epamnet_confusion.json
 TEMPLATE_CONFIG = "../workflow/dvc/plots-template.html"  # .dvc/config: relative to .dvc/
 CHROMIUM = Path("/usr/bin/chromium")
 RUNS = {"ntu60": ["xsub"], "toyota": ["cs"]}
@@ -49,8 +51,8 @@ CLASSES = ["drink", "eat", "wave", "sit"]
 SAMPLES = 20
 
 
-def dvc(repo: Path, *args: str) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+def dvc(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "dvc", *args], cwd=repo, capture_output=True, text=True, timeout=120, env=env
     )
@@ -94,6 +96,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory):
     (root / "dvc.yaml").write_text(json.dumps(doc, indent=1))  # JSON is YAML
     (root / "workflow" / "dvc").mkdir(parents=True)
     (root / "workflow" / "dvc" / "plots-template.html").write_bytes(TEMPLATE.read_bytes())
+    (root / ".dvc" / "plots").mkdir()
+    for tpl in VEGA_TEMPLATES.glob("*.json"):
+        (root / ".dvc" / "plots" / tpl.name).write_bytes(tpl.read_bytes())
     dvc(root, "config", "plots.html_template", TEMPLATE_CONFIG)
     return root, params, results
 
@@ -108,7 +113,10 @@ def test_metrics_show_lists_every_run(repo) -> None:
         shown = data[path]["data"]
         assert shown["top1"] == pytest.approx(res.top1)
         assert shown["mean_class_acc"] == pytest.approx(res.mean_class_acc)
-        assert shown["source"] == "synthetic"
+        assert shown == {**res.summary(), "loss": pytest.approx(res.loss)}  # numbers only: no 'source'
+    table = dvc(root, "metrics", "show", env={"COLUMNS": "120"})
+    widths = [len(line.rstrip()) for line in table.splitlines()]
+    assert len(widths) == 7 and max(widths) <= 120 and "…" not in table, table
 
 
 def test_plots_show_json_has_every_plot_with_data(repo) -> None:
@@ -119,15 +127,16 @@ def test_plots_show_json_has_every_plot_with_data(repo) -> None:
     loss = data["loss_ntu60_xsub"][0]["content"]["data"]["values"]
     assert len(loss) == 3 * 4 and {v["filename"] for v in loss} == {f"{s}/metrics.csv" for s in STREAMS}
     acc = data["accuracy_toyota_cs"][0]["content"]["data"]["values"]
-    assert {v["filename::field"] for v in acc} == {
-        f"{s}/metrics.csv::{f}" for s in STREAMS for f in ("train_top1", "val_top1", "val_mean_class_acc")
+    assert {(v["filename"], v["field"]) for v in acc} == {
+        (f"{s}/metrics.csv", f) for s in STREAMS for f in ("train_top1", "val_top1", "val_mean_class_acc")
     }
     assert len(acc) == 3 * 3 * 4
     conf = data["confusion_toyota_cs_rgb"][0]["content"]["data"]["values"]
     res = results[("toyota", "cs", "rgb")]
-    assert Counter((v["actual"], v["predicted"]) for v in conf) == Counter(
-        (CLASSES[a], CLASSES[p]) for a, p in zip(res.labels, res.preds, strict=True)
-    )
+    assert {(v["actual"], v["predicted"]): int(v["count"]) for v in conf} == {
+        (CLASSES[a], CLASSES[p]): int(res.confusion[a, p]) for a in range(len(CLASSES)) for p in range(len(CLASSES))
+    }
+    assert sum(int(v["count"]) for v in conf) == SAMPLES
 
 
 def test_committed_template_is_offline_and_matches_dvc() -> None:
@@ -175,12 +184,28 @@ def _chromium(tmp: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
-def line_series(svg: str) -> dict[str, int]:
-    """{series name: points in its line} of the Vega line marks in an SVG chart."""
-    out: dict[str, int] = {}
-    for label, path in re.findall(r'aria-label="([^"]*)" role="graphics-symbol" aria-roledescription="line mark" d="([^"]*)"', svg):
-        series = label.rsplit("; ", 1)[-1].split(": ", 1)[1]  # the last key: filename or filename::field
+LINE = re.compile(r'aria-label="([^"]*)" role="graphics-symbol" aria-roledescription="line mark" d="([^"]*)" stroke="([^"]*)"')
+
+
+def _fields(label: str) -> dict[str, str]:
+    return dict(part.split(": ", 1) for part in label.split("; "))
+
+
+def line_series(svg: str) -> dict[tuple[str, str], int]:
+    """{(stream, metric): points in its line} of the Vega line marks in an SVG chart."""
+    out: dict[tuple[str, str], int] = {}
+    for label, path, _ in LINE.findall(svg):
+        f = _fields(label)
+        series = (f["stream"], f["metric"])
         out[series] = max(out.get(series, 0), path.count("L") + 1)
+    return out
+
+
+def stream_colours(svg: str) -> dict[str, set[str]]:
+    """{stream: the stroke colours of its line marks} in an SVG chart."""
+    out: dict[str, set[str]] = {}
+    for label, _, colour in LINE.findall(svg):
+        out.setdefault(_fields(label)["stream"], set()).add(colour)
     return out
 
 
@@ -217,15 +242,18 @@ def test_plots_render_offline_in_headless_chromium(repo, tmp_path: Path) -> None
     for d, protos in RUNS.items():
         fields = ["train_top1", "val_top1", "val_mean_class_acc"] if d in VALIDATION_DATASETS else ["train_top1"]
         for p in protos:
-            # DVC's linear template draws each series twice (raw and smoothed): compare sets.
             loss = line_series(chart[f"loss_{d}_{p}"])
-            assert loss == {f"{s}/metrics.csv": 4 for s in STREAMS}, f"loss_{d}_{p}: drew {loss}"
+            assert loss == {(s, "train_loss"): 4 for s in STREAMS}, f"loss_{d}_{p}: drew {loss}"
             acc = line_series(chart[f"accuracy_{d}_{p}"])
-            want = {f"{s}/metrics.csv" + (f"::{f}" if len(fields) > 1 else ""): 4 for s in STREAMS for f in fields}
+            want = {(s, f): 4 for s in STREAMS for f in fields}
             assert acc == want, f"accuracy_{d}_{p}: drew {acc}"
+            for name in (f"loss_{d}_{p}", f"accuracy_{d}_{p}"):  # one colour per stream, a different one each
+                colours = stream_colours(chart[name])
+                assert set(colours) == set(STREAMS) and all(len(c) == 1 for c in colours.values()), (name, colours)
+                assert len(set.union(*colours.values())) == len(STREAMS), f"{name}: streams share a colour: {colours}"
             for s in STREAMS:
-                cells = re.findall(r'aria-label="actual: (\w+); predicted: (\w+); xy_count: (\d+)"', chart[f"confusion_{d}_{p}_{s}"])
-                drawn = {(a, pr): int(c) for a, pr, c in cells if int(c)}  # the template also draws empty cells
+                cells = re.findall(r'aria-label="actual: (\w+); predicted: (\w+); clips: (\d+)"', chart[f"confusion_{d}_{p}_{s}"])
+                drawn = {(a, pr): int(c) for a, pr, c in cells}  # every cell, the empty ones too
                 cm = results[(d, p, s)].confusion
-                want = {(CLASSES[a], CLASSES[b]): int(cm[a, b]) for a in range(len(CLASSES)) for b in range(len(CLASSES)) if cm[a, b]}
-                assert drawn == want, f"confusion_{d}_{p}_{s}: drawn cells differ from the predictions"
+                want = {(CLASSES[a], CLASSES[b]): int(cm[a, b]) for a in range(len(CLASSES)) for b in range(len(CLASSES))}
+                assert drawn == want, f"confusion_{d}_{p}_{s}: drawn cells differ from the confusion matrix"

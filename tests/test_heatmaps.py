@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 
 from epamnet.loader.heatmaps import generate_heatmaps
-from epamnet.loader.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
+from epamnet.loader.pose_transforms import (
+    COCO_LEFT,
+    COCO_RIGHT,
+    compact_keypoints,
+    crop_keypoints,
+    flip_keypoints,
+    random_resized_crop_box,
+    resize_keypoints,
+    short_side_shape,
+)
 from epamnet.loader.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames, resize_frames
 
 # ---------------------------------------------------------------- heatmaps
@@ -188,6 +197,65 @@ def test_resize_and_flip_keypoints() -> None:
     assert sorted(COCO_LEFT + COCO_RIGHT) == list(range(1, 17))
     with pytest.raises(ValueError, match="positive"):
         resize_keypoints(kp, (0, 10), (5, 5))
+
+
+def test_short_side_shape_rounds_each_side_half_up() -> None:
+    assert short_side_shape((224, 224), 64) == (64, 64)
+    assert short_side_shape((1080, 1920), 64) == (64, 114)  # 1920 * 64 / 1080 = 113.8
+    assert short_side_shape((100, 50), 64) == (128, 64)
+    assert short_side_shape((40, 60), 64) == (64, 96)
+    assert short_side_shape((64, 113), 64) == (64, 113)
+    assert short_side_shape((3, 200), 64) == (64, 4267)  # 200 * 64 / 3 = 4266.67
+    with pytest.raises(ValueError, match="positive"):
+        short_side_shape((0, 10), 64)
+
+
+def test_random_resized_crop_boxes_stay_inside_and_in_range() -> None:
+    rng = np.random.default_rng(0)
+    areas, aspects, offsets = [], [], set()
+    for _ in range(300):
+        h, w = (64, 64)
+        x0, y0, x1, y1 = random_resized_crop_box((h, w), rng, area_range=(0.56, 1.0))
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        areas.append((x1 - x0) * (y1 - y0) / (h * w))
+        aspects.append((x1 - x0) / (y1 - y0))
+        offsets.add((x0, y0))
+    # rounded sides: the area and aspect ranges hold up to a pixel's rounding
+    assert 0.56 - 0.03 <= min(areas) and max(areas) <= 1.0 and max(areas) > 0.95
+    assert 3 / 4 - 0.03 <= min(aspects) and max(aspects) <= 4 / 3 + 0.03
+    assert len(offsets) > 30  # the offsets are drawn too
+    # same generator state, same box; Generator and RandomState both work
+    assert random_resized_crop_box((80, 60), np.random.default_rng(5)) == random_resized_crop_box(
+        (80, 60), np.random.default_rng(5)
+    )
+    box = random_resized_crop_box((80, 60), np.random.RandomState(5))
+    assert 0 <= box[0] < box[2] <= 60 and 0 <= box[1] < box[3] <= 80
+
+
+def test_random_resized_crop_falls_back_to_the_centred_square() -> None:
+    # the whole area at a wide aspect never fits a 40 x 100 frame: the centred 40 x 40 square
+    box = random_resized_crop_box((40, 100), np.random.default_rng(1), area_range=(1.0, 1.0),
+                                  aspect_ratio_range=(3.0, 4.0))
+    assert box == (30, 0, 70, 40)
+    with pytest.raises(ValueError, match="area_range"):
+        random_resized_crop_box((40, 40), np.random.default_rng(0), area_range=(0.5, 1.2))
+    with pytest.raises(ValueError, match="aspect_ratio_range"):
+        random_resized_crop_box((40, 40), np.random.default_rng(0), aspect_ratio_range=(2.0, 1.0))
+    with pytest.raises(ValueError, match="max_attempts"):
+        random_resized_crop_box((40, 40), np.random.default_rng(0), max_attempts=0)
+
+
+def test_crop_keypoints_shifts_every_point_like_mmaction() -> None:
+    kp = np.zeros((1, 2, 17, 2), dtype=np.float32)
+    kp[0, 0, 0] = (10.5, 20.25)
+    kp[0, 1, 3] = (0, 30)
+    original = kp.copy()
+    out = crop_keypoints(kp, (4, 6, 40, 50))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out[0, 0, 0], (6.5, 14.25))
+    np.testing.assert_array_equal(out[0, 1, 3], (-4, 24))  # a zero coordinate moves too (RandomCrop._crop_kps)
+    np.testing.assert_array_equal(out[0, 0, 5], (-4, -6))  # and so does a missing point
+    np.testing.assert_array_equal(kp, original)
 
 
 # ---------------------------------------------------------------- RGB transforms

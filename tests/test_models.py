@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -194,6 +196,64 @@ def test_spatial_temporal_attention_variant():
     assert att.shape == (1, 1, spec.rgb.clip_len, 4, 4)
     with pytest.raises(ValueError, match="T=8"):
         model.attention_module(torch.randn(1, spec.pose.out_channels, 5, 4, 4))
+
+
+def _pooled(build, n: int, pick) -> torch.Tensor:
+    """The weights ``pick(module)`` of ``n`` freshly built modules (seeded), as one vector."""
+    torch.manual_seed(21)
+    return torch.cat([pick(build()).detach().flatten() for _ in range(n)])
+
+
+def _kaiming_fan_out_std(weight: torch.Tensor) -> float:
+    """Kaiming normal's std for ReLU, mode fan_out: sqrt(2 / (out channels x kernel size))."""
+    return math.sqrt(2.0 / (weight.shape[0] * weight[0, 0].numel()))
+
+
+def _pytorch_default_std(weight: torch.Tensor) -> float:
+    """PyTorch's default conv init, uniform(+-1/sqrt(fan_in)): std 1/sqrt(3 fan_in)."""
+    return 1.0 / math.sqrt(3.0 * weight[0].numel())
+
+
+@pytest.mark.parametrize(
+    ("build", "layer", "n"),
+    [
+        (CBAMSpatialEfficientTemporalAttention, lambda m: m.spatial.conv, 200),  # 2 -> 1, 1x7x7: std 0.202
+        (CBAMSpatialEfficientTemporalAttention, lambda m: m.conv_temporal_attention, 600),  # 1 -> 1, 7: 0.535
+        (lambda: SpatialTemporalAttention(16, 8), lambda m: m.conv_ch_compress, 200),  # 16 -> 1, 1x3x3: 0.471
+        (lambda: SpatialTemporalAttention(16, 8), lambda m: m.conv_sptial_attention, 200),  # 1 -> 1, 1x7x7: 0.202
+    ],
+    ids=["cbam-spatial", "cbam-temporal", "st-compress", "st-spatial"],
+)
+def test_attention_convs_are_kaiming_normal_fan_out(build, layer, n):
+    """The official init_weights: Kaiming normal (fan_out, ReLU), bias 0 (not PyTorch's default)."""
+    weights = _pooled(build, n, lambda m: layer(m).weight)
+    shape = layer(build()).weight
+    expected, default = _kaiming_fan_out_std(shape), _pytorch_default_std(shape)
+    fan_in_std = math.sqrt(2.0 / shape[0].numel())
+    # std of n*k normal samples is within ~5 standard errors (1/sqrt(2 n k)) of the true one
+    tolerance = 5 / math.sqrt(2 * weights.numel())
+    assert abs(weights.std().item() / expected - 1) < tolerance, (weights.std().item(), expected)
+    assert abs(weights.mean().item()) < 5 * expected / math.sqrt(weights.numel())
+    assert weights.abs().max().item() > math.sqrt(3) * expected  # normal tails, not a bounded uniform
+    for other in (default, fan_in_std):  # neither PyTorch's default nor Kaiming fan_in
+        if abs(other / expected - 1) > 0.1:
+            assert abs(weights.std().item() / other - 1) > 3 * tolerance
+    bias = layer(build()).bias
+    assert bias is None or torch.all(bias == 0)
+
+
+def test_attention_other_layers_follow_the_official_init():
+    torch.manual_seed(4)
+    cbam = CBAMSpatialEfficientTemporalAttention()
+    assert torch.all(cbam.spatial.bn.weight == 1) and torch.all(cbam.spatial.bn.bias == 0)
+    fc = _pooled(lambda: SpatialTemporalAttention(16, 16), 20, lambda m: torch.cat([m.fc1.weight, m.fc2.weight]))
+    assert abs(fc.std().item() / 0.01 - 1) < 0.05  # Linear: normal, std 0.01
+    # the fusion model's attention is built the same way
+    spec = synthetic_spec()
+    torch.manual_seed(5)
+    model = EPAMNet(spec, 4)
+    spatial = model.attention_module.spatial.conv.weight
+    assert spatial.std().item() > 2 * _pytorch_default_std(spatial)
 
 
 def _np_sigmoid(v):

@@ -8,7 +8,12 @@ message when ``EPAMNET_REQUIRE_ORACLE=1``.
 mmaction2 1.2.0 still uses ``np.Inf`` in PoseCompact, which NumPy 2 removed; the tests
 put the alias back on the numpy module for their own duration (pytest ``monkeypatch``).
 mmaction2's test-mode sampling and Flip use the global NumPy RNG; each call is wrapped
-so the global state is restored afterwards.
+so the global state is restored afterwards. Its RandomResizedCrop draws the candidate
+boxes from the global NumPy RNG and the offsets from Python's ``random``: the tests seed
+both and hand ours the same states (a ``RandomState`` and a ``random.Random``).
+
+The attention initialisation is compared with the official model's ``init_weights``
+rule run through mmengine's own ``kaiming_init`` / ``constant_init`` / ``normal_init``.
 """
 
 from __future__ import annotations
@@ -16,16 +21,29 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import random
 from collections.abc import Iterator
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-from epamnet.loader.dataset import PoseClipConfig, pose_clip
+from epamnet.loader.dataset import PoseClipConfig, pose_clip, pose_pipeline_config
 from epamnet.loader.heatmaps import generate_heatmaps
-from epamnet.loader.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
+from epamnet.loader.pose_transforms import (
+    COCO_LEFT,
+    COCO_RIGHT,
+    compact_keypoints,
+    crop_keypoints,
+    flip_keypoints,
+    random_resized_crop_box,
+    resize_keypoints,
+    short_side_shape,
+)
 from epamnet.loader.sampling import sample_frame_indices
+from epamnet.models import attention
 from epamnet.prepare.global_box import global_box
 
 pytestmark = pytest.mark.oracle
@@ -37,6 +55,7 @@ def mm() -> SimpleNamespace:
     try:
         pose = importlib.import_module("mmaction.datasets.transforms.pose_transforms")
         proc = importlib.import_module("mmaction.datasets.transforms.processing")
+        init = importlib.import_module("mmengine.model")
     except Exception as exc:  # ImportError, or an incompatible dependency failing at import
         message = (
             f"mmaction2 oracle not importable ({type(exc).__name__}: {exc}); "
@@ -53,6 +72,11 @@ def mm() -> SimpleNamespace:
         GeneratePoseTarget=pose.GeneratePoseTarget,
         Resize=proc.Resize,
         Flip=proc.Flip,
+        RandomResizedCrop=proc.RandomResizedCrop,
+        processing=proc,
+        kaiming_init=init.kaiming_init,
+        constant_init=init.constant_init,
+        normal_init=init.normal_init,
     )
 
 
@@ -64,11 +88,12 @@ def np_inf(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @contextlib.contextmanager
 def global_rng_kept() -> Iterator[None]:
-    state = np.random.get_state()
+    state, py_state = np.random.get_state(), random.getstate()
     try:
         yield
     finally:
         np.random.set_state(state)
+        random.setstate(py_state)
 
 
 def make_annotation(
@@ -239,6 +264,156 @@ def test_full_pose_pipeline_equals_mmaction_chain(mm: SimpleNamespace, np_inf: N
         assert ours.shape == ref.shape == (17, 48, 56, 56)
         assert np.abs(ours - ref).max() <= 1e-5
         assert ref.max() > 0.5
+
+
+# ---------------------------------------------------------------- the official pose-only pipeline
+
+# Frame shapes the pose-only pipeline meets: compacted boxes (square, or clipped), whole
+# frames (a box under the threshold), and the short-side-64 frames that the crop sees.
+POSE_ONLY_SHAPES = [(64, 64), (64, 113), (85, 64), (57, 57), (224, 224), (1080, 1920), (60, 40), (131, 97), (3, 200)]
+
+
+def test_short_side_resize_equals_mmaction(mm: SimpleNamespace) -> None:
+    rng = np.random.default_rng(23)
+    for img_shape in POSE_ONLY_SHAPES:
+        kp, _ = make_annotation(rng, m=2, t=5, img_shape=img_shape)
+        kp = np.nan_to_num(kp)
+        for short in (64, 56, 7):
+            ref = mm.Resize(scale=(-1, short)).transform({"keypoint": kp.copy(), "img_shape": img_shape})
+            shape = short_side_shape(img_shape, short)
+            assert shape == tuple(ref["img_shape"]), (img_shape, short)
+            assert min(shape) == short
+            np.testing.assert_array_equal(resize_keypoints(kp, img_shape, shape), ref["keypoint"])
+
+
+CROP_RANGES = [
+    {"area_range": (0.56, 1.0)},  # the official pose-only pipeline's
+    {},  # mmaction2's defaults: area 0.08-1, aspect 3/4-4/3
+    {"area_range": (1.0, 1.0)},  # whole area at an aspect != 1 rarely fits: the centred-square fallback
+    {"area_range": (0.3, 0.5), "aspect_ratio_range": (0.2, 5.0)},
+]
+
+
+@pytest.mark.parametrize("ranges", CROP_RANGES, ids=lambda r: "-".join(map(str, r.get("area_range", ("default",)))))
+def test_random_resized_crop_equals_mmaction_given_the_same_random_state(mm: SimpleNamespace, ranges: dict) -> None:
+    rng = np.random.default_rng(29)
+    fallbacks = moved = 0
+    for trial in range(60):
+        img_shape = POSE_ONLY_SHAPES[trial % len(POSE_ONLY_SHAPES)]
+        kp, _ = make_annotation(rng, m=1 + trial % 2, t=4, img_shape=img_shape)
+        kp = np.nan_to_num(kp)  # as after compaction; missing (0, 0) points included
+        seed = 500 + trial
+        with global_rng_kept():
+            np.random.seed(seed)
+            random.seed(seed)
+            ref = mm.RandomResizedCrop(**ranges).transform({"keypoint": kp.copy(), "img_shape": img_shape})
+        box = random_resized_crop_box(
+            img_shape, np.random.RandomState(seed), offset_rng=random.Random(seed), **ranges
+        )
+        assert box == tuple(int(v) for v in ref["crop_bbox"]), (img_shape, seed)
+        assert (box[3] - box[1], box[2] - box[0]) == tuple(ref["img_shape"])
+        ours = crop_keypoints(kp, box)
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours, ref["keypoint"].astype(np.float32))  # theirs: float64
+        side = min(img_shape)
+        fallbacks += box == ((img_shape[1] - side) // 2, (img_shape[0] - side) // 2,
+                             (img_shape[1] + side) // 2, (img_shape[0] + side) // 2)
+        moved += box[:2] != (0, 0)
+    assert moved >= 10  # offsets really drawn
+    if ranges.get("area_range") == (1.0, 1.0):
+        assert fallbacks >= 30
+
+
+class _OffsetsFromNumpy:
+    """Python's ``random.randint`` drawn from NumPy's global RNG: one seed drives all of mmaction2's draws."""
+
+    @staticmethod
+    def randint(low: int, high: int) -> int:
+        return int(np.random.randint(low, high + 1))
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_official_pose_only_pipeline_equals_mmaction_chain(
+    mm: SimpleNamespace, np_inf: None, monkeypatch: pytest.MonkeyPatch, flip: bool
+) -> None:
+    """Train: decode -> PoseCompact(allow_imgpad) -> Resize(-1, 64) -> RandomResizedCrop(0.56-1)
+    -> Resize 56 -> [Flip] -> GeneratePoseTarget; test: decode -> PoseCompact(allow_imgpad)
+    -> Resize 56 -> GeneratePoseTarget (the official pose-only pipelines)."""
+    monkeypatch.setattr(mm.processing, "random", _OffsetsFromNumpy)
+    rng = np.random.default_rng(31)
+    config = pose_pipeline_config(PoseClipConfig(clip_len=48, heatmap_size=(56, 56)), "official_pose")
+    assert config.allow_imgpad and config.crop_area == (0.56, 1.0) and config.crop_short_side == 64
+    cases = [(30, 2, (224, 224), 0.4), (70, 1, (224, 224), 1.5), (200, 2, (1080, 1920), 0.4),
+             (60, 1, (240, 320), 0.01), (90, 2, (131, 97), 0.8)]
+    peaks, cropped = [], 0
+    for k, (total, m, img_shape, spread) in enumerate(cases):
+        kp, score = make_annotation(rng, m=m, t=total, img_shape=img_shape, spread=spread)
+        inds = sample_frame_indices(total, 48, test_mode=True)
+        for train in (True, False):
+            results = {"keypoint": kp.copy(), "keypoint_score": score.copy(), "img_shape": img_shape,
+                       "total_frames": total, "frame_inds": inds.copy(), "clip_len": 48, "num_clips": 1,
+                       "modality": "Pose"}
+            with global_rng_kept():
+                results = mm.PoseDecode().transform(results)
+                results = mm.PoseCompact(padding=0.25, threshold=10, hw_ratio=1, allow_imgpad=True).transform(results)
+                if train:
+                    results = mm.Resize(scale=(-1, 64)).transform(results)
+                    np.random.seed(40 + k)
+                    results = mm.RandomResizedCrop(area_range=(0.56, 1.0)).transform(results)
+                results = mm.Resize(scale=(56, 56), keep_ratio=False).transform(results)
+                if flip and train:
+                    results = mm.Flip(flip_ratio=1.0, left_kp=list(COCO_LEFT), right_kp=list(COCO_RIGHT)).transform(
+                        results
+                    )
+                results = mm.GeneratePoseTarget(sigma=0.6, use_score=True, with_kp=True, with_limb=False).transform(
+                    results
+                )
+            ref = results["imgs"].transpose(1, 0, 2, 3)
+            draws = np.random.RandomState(40 + k) if train else None
+            ours = pose_clip(kp, score, img_shape, inds, config, flip=flip and train, rng=draws)
+            assert ours.shape == ref.shape == (17, 48, 56, 56)
+            assert np.abs(ours - ref).max() <= 1e-5, (k, train)
+            assert ref.max() > 0.05  # something was drawn
+            peaks.append(ref.max())
+            if train:  # the crop really moved the heatmaps
+                cropped += not np.allclose(ours, pose_clip(kp, score, img_shape, inds, config, flip=flip))
+    assert max(peaks) > 0.5 and cropped >= 3
+
+
+# ---------------------------------------------------------------- attention initialisation
+
+
+def _official_init(module: nn.Module, mm: SimpleNamespace) -> None:
+    """The official EPAM-Net ``init_weights`` rule, through mmengine's init functions."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv3d, nn.Conv1d)):
+            mm.kaiming_init(m)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            mm.constant_init(m, 1)
+        elif isinstance(m, nn.Linear):
+            mm.normal_init(m, std=0.01)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [attention.CBAMSpatialEfficientTemporalAttention, lambda: attention.SpatialTemporalAttention(16, 8)],
+    ids=["cbam_nested", "spatial_temporal"],
+)
+def test_attention_init_equals_the_official_rule(
+    mm: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, build
+) -> None:
+    torch.manual_seed(13)
+    ours = build()
+    with monkeypatch.context() as patch:  # the same module with PyTorch's default init only
+        patch.setattr(attention, "init_attention_weights", lambda module: None)
+        torch.manual_seed(13)
+        ref = build()
+    default = {k: v.clone() for k, v in ref.state_dict().items()}
+    _official_init(ref, mm)  # continues from the same random state as ours did
+    for name, value in ref.state_dict().items():
+        assert torch.equal(ours.state_dict()[name], value), name
+    changed = [k for k, v in default.items() if v.is_floating_point() and not torch.equal(v, ref.state_dict()[k])]
+    assert any("conv" in k and k.endswith("weight") for k in changed)  # the rule really re-drew the convs
 
 
 # ---------------------------------------------------------------- the crop's global box

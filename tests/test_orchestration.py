@@ -121,6 +121,13 @@ def test_graphs_agree_for_another_configuration(tmp_path):
     checkpoint = tmp_path / params["pose"]["checkpoint"]  # a user-supplied file (DVC-tracked)
     checkpoint.parent.mkdir(parents=True)
     checkpoint.write_bytes(b"weights")
+    # Released checkpoints (bare names: under downloads/): the pose streams start from one, and
+    # Toyota CS's released EPAM-Net weights are evaluated as their own row.
+    params["train"]["pose"] = {"init": "pose_released.pth"}
+    params["datasets"]["toyota"]["released"] = {"cs": "epamnet_toyota_cs.pth"}
+    (tmp_path / "downloads").mkdir()
+    for name in ("pose_released.pth", "epamnet_toyota_cs.pth"):
+        (tmp_path / "downloads" / name).write_bytes(b"weights")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text(render_dvc_yaml(validate_params(params)))
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
@@ -130,6 +137,11 @@ def test_graphs_agree_for_another_configuration(tmp_path):
     assert sum(name.startswith("crop-") for name in dvc) == 6
     assert not any(name.startswith("clips") for name in dvc)
     assert sorted(n for n in dvc if n.startswith("pose_extract")) == [f"pose_extract-toyota-{i:03d}" for i in range(4)]
+    assert "downloads/pose_released.pth" in dvc["train_unimodal-toyota-cs-pose"]["deps"]
+    assert "downloads/pose_released.pth" not in dvc["train_unimodal-toyota-cs-rgb"]["deps"]
+    assert [n for n in dvc if n.startswith("evaluate_released")] == ["evaluate_released-toyota-cs"]
+    assert "downloads/epamnet_toyota_cs.pth" in dvc["evaluate_released-toyota-cs"]["deps"]
+    assert "results/metrics/toyota/cs/released/metrics.json" in dvc["report-all"]["deps"]
 
 
 def test_snakemake_lint_is_clean():
@@ -189,13 +201,17 @@ def test_bad_params_fail_at_start_up_with_one_line(tmp_path):
     assert "datasets.ntu60.protocols.0" in lines[0] and "'xsub' or 'xview'" in lines[0]
 
 
-@pytest.mark.parametrize("edit", [
-    ("  sigma: 0.6", "  sigmaa: 0.6"),  # a typo in a section's key
-    ("paths:", "pahts:"),  # a typo in a top-level key
-    ("  shards: 2", "  shards: -2"),  # a bad value
-], ids=["section-key", "top-level-key", "value"])
-def test_snakemake_stops_on_bad_params_with_the_check_line(tmp_path, edit):
-    """`snakemake -n` on a broken params.yaml prints the one line `epamnet check` prints, nothing else."""
+@pytest.mark.parametrize("edit,says", [
+    (("  sigma: 0.6", "  sigmaa: 0.6"), "data.sigmaa: unknown setting; did you mean 'sigma'?"),  # a section's key
+    (("    device: auto", "    devcie: auto"), "train.common.devcie: unknown setting; did you mean 'device'?"),  # nested
+    (("paths:", "pahts:"), "pahts: unknown setting; did you mean 'paths'?"),  # a top-level key
+    (("  shards: 2", "  shards: -2"), "pose.shards: input should be greater than 0 (got -2)"),  # a bad value
+    (("  attention: cbam_nested", "  attention: cbam_nestd"), "did you mean 'cbam_nested'?"),  # a value's typo
+    (("  common:", "  common"), "not valid YAML at line"),  # syntax
+], ids=["section-key", "nested-key", "top-level-key", "value", "value-typo", "yaml-syntax"])
+def test_snakemake_stops_on_bad_params_with_the_check_line(tmp_path, edit, says):
+    """`snakemake -n` on a broken params.yaml prints the one line `epamnet check` prints, nothing else:
+    no page of JSON schema (Snakemake's validate() on its own prints the whole schema of the section)."""
     for name in ("Snakefile", "workflow"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
@@ -208,5 +224,6 @@ def test_snakemake_stops_on_bad_params_with_the_check_line(tmp_path, edit):
     check = subprocess.run([BIN / "epamnet", "check"], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert smk.returncode == check.returncode == 1
     line = check.stderr.strip()
-    assert len(line.splitlines()) == 1 and line.startswith("error: params.yaml: ")
+    assert len(line.splitlines()) == 1 and line.startswith("error: params.yaml: ") and says in line
+    assert "properties" not in smk.stdout + smk.stderr  # the schema's keyword
     assert (smk.stdout + smk.stderr).strip() == line

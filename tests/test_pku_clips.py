@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from epamnet.config import validate_params
 from epamnet.errors import EpamnetError
+from epamnet.layout import Layout
+from epamnet.stages import clips as clips_stage
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import read_frames, video_info, write_video
 from epamnet.prepare.pku_clips import make_clips
@@ -151,3 +155,55 @@ def test_clips_skeleton_frame_count_must_match_video(tmp_path: Path) -> None:
     with pytest.raises(EpamnetError, match=r"skeletons\.pkl: the skeleton of 0002-M has 30 frames .*decodes 24"):
         make_clips(raw, skel, out)
     assert not out.exists()
+
+
+# ----------------------------------------------------------------------------- the real labels' bad row
+
+# 0043-L.txt of the real label set: 20 good rows, then line 21 ends before it starts. The
+# real files' confidence column holds 0, 1 and 2.
+REAL_BAD_ROW = "1,4925,4036,2"
+LABELS_0043_L = "".join(f"{k},{k - 1},{k},{k % 3}\n" for k in range(1, 21)) + REAL_BAD_ROW + "\n"
+
+
+def _dataset_0043(raw: Path) -> Path:
+    return _dataset(raw, {"0043-L": (24, LABELS_0043_L), "0002-M": (24, LABELS_B)})
+
+
+def test_the_real_bad_row_stops_clips_with_file_line_and_fix(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    skel = _dataset_0043(raw)
+    with pytest.raises(EpamnetError) as info:
+        make_clips(raw, skel, tmp_path / "clips")
+    assert str(info.value) == (
+        f"{raw / 'Train_Label_PKU_final' / '0043-L.txt'}:21: bad row '{REAL_BAD_ROW}': it ends (frame 4036) before "
+        "it starts (frame 4925); a known defect of the real PKU-MMD labels: the same action in 0043-M/R ends near "
+        "frame 5036; label must be 1..51 and 0 <= start <= end, or set prepare.on_sample_error: skip to leave the "
+        "row out"
+    )
+    assert not (tmp_path / "clips").exists()
+
+
+def test_with_skip_the_real_bad_row_is_reported_once_and_the_rest_is_cut(tmp_path: Path, caplog) -> None:
+    raw = tmp_path / "raw"
+    skel = _dataset_0043(raw)
+    with caplog.at_level(logging.WARNING, logger="epamnet.prepare.pku_clips"):
+        clips = make_clips(raw, skel, tmp_path / "clips", on_error="skip")
+    names = sorted(c["frame_dir"] for c in clips)
+    assert names == sorted([f"0043-L-A{k:02d}-N{k:02d}" for k in range(1, 21)] + ["0002-M-A51-N01"])
+    assert {c["frame_dir"]: tuple(c["source_frames"]) for c in clips}["0043-L-A20-N20"] == (19, 20)
+    assert sorted(p.stem for p in (tmp_path / "clips" / "videos").iterdir()) == names
+    about_row = [r.getMessage() for r in caplog.records if "0043-L.txt:21" in r.getMessage()]
+    assert len(about_row) == 1 and REAL_BAD_ROW in about_row[0] and "ends (frame 4036) before" in about_row[0]
+
+
+def test_the_clips_stage_takes_on_sample_error_from_params(tmp_path: Path) -> None:
+    params = validate_params({"paths": {"data": str(tmp_path / "data")}, "prepare": {"on_sample_error": "skip"}})
+    lay = Layout.from_params(params)
+    skel = _dataset_0043(lay.raw("pku"))
+    lay.skeletons("pku").parent.mkdir(parents=True)
+    skel.rename(lay.skeletons("pku"))
+    clips_stage.run(params, "pku")
+    assert len(load_annotations(lay.clips("pku") / "skeletons.pkl")) == 21
+    strict = params.model_copy(update={"prepare": params.prepare.model_copy(update={"on_sample_error": "fail"})})
+    with pytest.raises(EpamnetError, match=r"0043-L\.txt:21: bad row"):
+        clips_stage.run(strict, "pku")

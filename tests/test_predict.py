@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -253,6 +254,46 @@ def test_bad_inputs_give_one_line_naming_the_file(world, tmp_path):
     msg = _error(world, skeletons=world["skeletons"], skeleton_id="S999")
     assert "ntu60_2d.pkl" in msg and "--skeleton-id" in msg
     assert "other.pkl" in _error(world, skeletons=other)
+
+
+def _one_entry_file(world: dict, path: Path, entry: str, *, frame_dir: str | None = None) -> Path:
+    """The entry ``entry`` of the dataset's skeletons alone, dumped as mmaction2's ntu_pose_extraction.py
+    dumps a video's annotation: one dict (not a list), pickle protocol 2 (mmengine.dump)."""
+    ann = next(a for a in load_annotations(world["skeletons"]) if a["frame_dir"] == entry)
+    ann["frame_dir"] = frame_dir or entry
+    path.write_bytes(pickle.dumps(ann, protocol=2))
+    return path
+
+
+def test_a_skeleton_named_after_another_video_is_refused_unless_forced(world, tmp_path, caplog):
+    other = "S001C001P001R001A002"  # the other video of the synthetic dataset
+    one = _one_entry_file(world, tmp_path / f"{other}_rgb.pkl", other, frame_dir=f"{other}_rgb")
+    msg = _error(world, skeletons=one)
+    assert msg == (
+        f"{one}: its only entry, '{other}_rgb', is the skeleton of another video than {NAME}_rgb.avi (names differ), "
+        "and keypoints of another video give a confident but meaningless answer; pass the skeletons of "
+        f"{NAME}_rgb.avi (an entry named '{NAME}_rgb'), or pass --force-skeletons to use it anyway"
+    )
+    msg = _error(world, skeleton_id=other)  # an entry picked by name is checked too
+    assert f"entry '{other}' (--skeleton-id) is the skeleton of another video" in msg
+    with caplog.at_level("WARNING", logger="epamnet.inference.skeletons"):
+        pred = P.predict(world["video"], world["params"], checkpoint=world["ckpt"], skeletons=one,
+                         force_skeletons=True, split=world["split"])
+    assert pred.keypoints_from == f"{one} (entry {other}_rgb)"
+    assert any("--force-skeletons" in r.getMessage() for r in caplog.records)
+    assert parse(world["video"], "--skeletons", one, "--force-skeletons").force_skeletons
+
+
+def test_the_videos_own_skeleton_as_ntu_pose_extraction_writes_it(world, tmp_path):
+    # the video's file stem is its frame_dir there (S..._rgb); a frame_dir without the suffix matches too
+    for frame_dir in (f"{NAME}_rgb", NAME):
+        one = _one_entry_file(world, tmp_path / "own.pkl", NAME, frame_dir=frame_dir)
+        expected = P.predict(world["video"], world["params"], checkpoint=world["ckpt"], skeletons=world["skeletons"],
+                             split=world["split"])
+        pred = P.predict(world["video"], world["params"], checkpoint=world["ckpt"], skeletons=one,
+                         split=world["split"])
+        assert pred.keypoints_from == f"{one} (entry {frame_dir})"
+        np.testing.assert_allclose(pred.logits, expected.logits, atol=1e-6)
 
 
 def test_without_skeletons_a_pose_checkpoint_is_required(world, tmp_path):

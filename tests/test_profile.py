@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
+from epamnet.config.model import paper_spec, synthetic_spec
+from epamnet.models import profile as prof
 from epamnet.models.profile import (
     PAPER_GFLOPS,
     count_model,
     profile_epamnet,
     write_efficiency_table,
 )
-from epamnet.config.model import paper_spec, synthetic_spec
 from epamnet.models.xshift import se_bottleneck
 
 
@@ -94,7 +96,8 @@ def test_throughput_and_table_files(tmp_path):
     assert int(rows[5]["params"]) == result["components"][-1]["params"]
     assert [r["batch_size"] for r in rows[6:]] == ["1", "2"] and float(rows[7]["clips_per_s"]) > 0
     text = md.read_text()
-    assert "synthetic configuration, 5 classes" in text and "| batch size | clips/s |" in text
+    assert "synthetic configuration, 5 classes" in text and "| batch size | clips/s (median) | slowest-fastest repeat |" in text
+    assert [r["repeats"] for r in rows[6:]] == ["1", "1"] and [r["warmup"] for r in rows[6:]] == ["1", "1"]
     assert f"| epam_net | {result['components'][-1]['params']:,} |" in text
 
 
@@ -104,3 +107,67 @@ def test_paper_table_shows_the_reported_number(tmp_path):
     last = list(csv.DictReader(csv_path.open()))[-1]
     assert last["component"] == "epam_net" and last["reported_gflops"] == "8.1" and last["clips_per_s"] == ""
     assert "| 8.1 |" in md.read_text() and "clips/s" not in md.read_text()
+
+
+class CountingModel(torch.nn.Module):
+    """Stands in for EPAM-Net: counts forwards, computes nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, imgs, heatmaps):
+        self.calls += 1
+        return imgs.sum()
+
+
+def test_throughput_is_the_median_of_timed_repeats_after_warm_up(monkeypatch):
+    durations = [0.5, 0.1, 0.2, 0.4, 0.3]  # one forward each; median 0.3 s
+    clock = iter(x for d in durations for x in (0.0, d))  # perf_counter: start, end of each timed forward
+    monkeypatch.setattr(prof.time, "perf_counter", lambda: next(clock))
+    loads = iter([0.25, 1.75])
+    monkeypatch.setattr(prof, "cpu_load", lambda: next(loads))
+    model = CountingModel()
+    speed = prof.measure_throughput(model, synthetic_spec(), "cpu", batch_size=3, repeats=5, warmup=2)
+    assert model.calls == 2 + 5  # warm-up forwards are run, not timed
+    assert speed["clips_per_s"] == pytest.approx(3 / 0.3)  # the median, not the mean (0.3 here too) nor the total
+    assert speed["clips_per_s_min"] == pytest.approx(3 / 0.5) and speed["clips_per_s_max"] == pytest.approx(3 / 0.1)
+    assert (speed["repeats"], speed["warmup"], speed["load_before"], speed["load_after"]) == (5, 2, 0.25, 1.75)
+    # A skewed run: the mean (1.6 s) and the total would differ from the median (0.2 s).
+    clock = iter(x for d in [0.1, 0.2, 6.0] for x in (0.0, d))
+    loads = iter([0.0, 0.0])
+    assert prof.measure_throughput(model, synthetic_spec(), "cpu", 1, 3, 0)["clips_per_s"] == pytest.approx(5.0)
+
+
+def fake_result(threads: int, load_before: float, cpus: int = 2) -> dict:
+    result = profile_epamnet(synthetic_spec().replace(name="synthetic"), 5, throughput_iters=0)
+    result.update(threads=threads, cpus=cpus, device_name="testcpu")
+    timing = {"repeats": 7, "warmup": 3, "load_before": load_before, "load_after": load_before + 0.5}
+    result["throughput"] = [
+        {"batch_size": 1, "clips_per_s": 2.0, "clips_per_s_min": 1.5, "clips_per_s_max": 2.5, **timing},
+        {"batch_size": 4, "clips_per_s": 1.8, "clips_per_s_min": 1.2, "clips_per_s_max": 2.2, **timing},
+    ]
+    return result
+
+
+@pytest.mark.parametrize(("threads", "words"), [(1, "1 thread)"), (2, "2 threads)")])
+def test_efficiency_table_states_threads_repeats_and_load(tmp_path, threads, words):
+    md, csv_path = write_efficiency_table(fake_result(threads, load_before=0.2), tmp_path)
+    text = md.read_text()
+    assert words in text and "1 threads" not in text
+    assert "median of 7 timed forwards after 3 warm-up forwards" in text
+    assert "| 1 | 2.00 | 1.50-2.50 |" in text and "| 4 | 1.80 | 1.20-2.20 |" in text
+    assert "1-minute load average while timing: 0.20-0.70 on 2 CPUs: the machine was otherwise idle." in text
+    rows = list(csv.DictReader(csv_path.open()))[-2:]
+    assert [(r["batch_size"], r["clips_per_s"], r["repeats"], r["warmup"], r["threads"], r["load_before"]) for r in rows] == [
+        ("1", "2.000", "7", "3", str(threads), "0.20"), ("4", "1.800", "7", "3", str(threads), "0.20"),
+    ]  # fmt: skip
+
+
+def test_efficiency_table_says_when_the_machine_was_busy(tmp_path):
+    # 2 CPUs, 1 thread timing: a load of 1.6 before timing means other work wanted more than the one free CPU.
+    text = write_efficiency_table(fake_result(1, load_before=1.6), tmp_path)[0].read_text()
+    assert "on 2 CPUs: the machine was busy (other processes shared the CPUs)" in text
+    assert "batch sizes may compare unevenly" in text
+    text = write_efficiency_table(fake_result(1, load_before=0.9), tmp_path)[0].read_text()
+    assert "the machine was otherwise idle" in text and "busy" not in text

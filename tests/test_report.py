@@ -22,14 +22,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from matplotlib.lines import Line2D
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 
 from epamnet.config import validate_params
 from epamnet.loader.rgb import normalize_frames
 from epamnet.engine.evaluate import EvalResult, write_csv, write_evaluation
 from epamnet.engine.trainer import CSV_COLUMNS
 from epamnet.errors import EpamnetError
-from epamnet.layout import Layout
+from epamnet.layout import RUN_FIGURES, Layout
 from epamnet.models.epam import build_model
 from epamnet.models.profile import profile_epamnet, write_efficiency_table
 from epamnet.config.model import synthetic_spec
@@ -54,11 +54,13 @@ CLASSES = ["drink", "eat", "wave", "sit"]
 # Fake pipeline outputs
 
 
-def make_params(tmp_path: Path, run: dict[str, list[str]]):
+def make_params(tmp_path: Path, run: dict[str, list[str]], real: tuple[str, ...] = ()):
+    """Params running ``run`` (dataset -> protocols) under tmp_path; datasets in ``real`` with ``source: real``."""
+    entries = {d: {"protocols": p} | ({"source": "real"} if d in real else {}) for d, p in run.items()}
     return validate_params(
         {
             "paths": {k: str(tmp_path / k) for k in ("data", "downloads", "models", "results")},
-            "datasets": {"run": list(run), **{d: {"protocols": p} for d, p in run.items()}},
+            "datasets": {"run": list(run), **entries},
         }
     )
 
@@ -110,14 +112,16 @@ def expected_ours(dataset: str, res: EvalResult) -> float:
     return mean_class if dataset == "toyota" else top1
 
 
-def write_eval(lay: Layout, d: str, p: str, s: str, correct: int, source: str = "synthetic", **extra) -> EvalResult:
+def write_eval(
+    lay: Layout, d: str, p: str, s: str, correct: int, source: str = "synthetic", folder: Path | None = None, **extra
+) -> EvalResult:
     res = eval_result(correct, seed=stable_seed(d, p, s))
     info = {
         "dataset": d, "protocol": p, "stream": s, "source": source, "reported_metric": ENGINE_REPORTED_METRIC[d],
         "test_clips": res.num_samples, "num_classes": res.num_classes, "selection": "last_epoch", "selected_epoch": 3,
     }  # fmt: skip
     info.update(extra)
-    write_evaluation(res, lay.eval_dir(d, p, s), sample_ids=[f"v{i}" for i in range(res.num_samples)],
+    write_evaluation(res, folder or lay.eval_dir(d, p, s), sample_ids=[f"v{i}" for i in range(res.num_samples)],
                      class_names=CLASSES, extra=info)  # fmt: skip
     return res
 
@@ -273,21 +277,36 @@ def test_toyota_rows_show_mean_class_accuracy_and_the_others_top1(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("content", "problem"),
+    ("name", "content", "problem"),
     [
-        ("{not json", "not valid JSON"),
-        ("[1, 2]", "expected a mapping"),
-        ('{"source": "real"}', "has no 'top1'"),
-        ('{"top1": 95.0, "source": "real"}', "expected a fraction"),
-        ('{"top1": 0.9, "source": "imagined"}', "expected 'synthetic' or 'real'"),
+        ("metrics.json", "{not json", "not valid JSON"),
+        ("metrics.json", "[1, 2]", "expected a mapping"),
+        ("metrics.json", '{"loss": 0.5}', "has no 'top1'"),
+        ("metrics.json", '{"top1": 95.0}', "expected a fraction"),
+        ("evaluation.json", '{"source": "imagined"}', "expected 'synthetic' or 'real'"),
+        ("evaluation.json", "{not json", "not valid JSON"),
+        ("evaluation.json", None, "not found beside metrics.json"),
     ],
 )
-def test_bad_metrics_file_names_the_file(tmp_path: Path, content: str, problem: str) -> None:
-    path = tmp_path / "metrics.json"
-    path.write_text(content)
+def test_bad_metrics_file_names_the_file(tmp_path: Path, name: str, content: str | None, problem: str) -> None:
+    files = {"metrics.json": '{"top1": 0.9}', "evaluation.json": '{"source": "real"}', name: content}
+    for file, text in files.items():
+        if text is not None:
+            (tmp_path / file).write_text(text)
     with pytest.raises(EpamnetError, match=problem) as info:
-        tables.load_eval_metrics(path)
-    assert str(path) in str(info.value) and "\n" not in str(info.value)
+        tables.load_eval_metrics(tmp_path / "metrics.json")
+    assert str(tmp_path / name) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_eval_metrics_reader_joins_the_numbers_and_the_facts(tmp_path: Path) -> None:
+    params = make_params(tmp_path, {"toyota": ["cs"]})
+    lay = Layout.from_params(params)
+    res = write_eval(lay, "toyota", "cs", "rgb", 15, source="real")
+    ev = lay.eval_dir("toyota", "cs", "rgb")
+    assert "source" not in json.loads((ev / "metrics.json").read_text())  # written apart, read together
+    m = tables.load_eval_metrics(ev / "metrics.json")
+    assert (m["top1"], m["mean_class_acc"]) == (pytest.approx(res.top1), pytest.approx(res.mean_class_acc))
+    assert (m["source"], m["dataset"], m["num_classes"], m["selection"]) == ("real", "toyota", 4, "last_epoch")
 
 
 def test_latex_escape() -> None:
@@ -400,7 +419,11 @@ def test_corrupt_provenance_names_the_file(tmp_path: Path) -> None:
 
 def test_efficiency_comparison_from_profile_csv(tmp_path: Path) -> None:
     result = profile_epamnet(synthetic_spec(), 8, throughput_iters=0)
-    result["throughput"] = [{"batch_size": 4, "clips_per_s": 30.0, "iters": 1}, {"batch_size": 1, "clips_per_s": 12.5, "iters": 1}]
+    timing = {"repeats": 5, "warmup": 2, "load_before": 0.5, "load_after": 1.0}
+    result["throughput"] = [
+        {"batch_size": 4, "clips_per_s": 30.0, "clips_per_s_min": 28.0, "clips_per_s_max": 31.0, **timing},
+        {"batch_size": 1, "clips_per_s": 12.5, "clips_per_s_min": 12.0, "clips_per_s_max": 13.0, **timing},
+    ]
     result["device_name"] = "testcpu"
     write_efficiency_table(result, tmp_path)
     measured = tables.read_profile_csv(tmp_path / "efficiency.csv")
@@ -700,22 +723,143 @@ def test_accuracy_vs_gflops_draws_each_point_at_its_cost_and_accuracy(tmp_path: 
     assert lo <= min(p.gflops for p in pts) and max(m.gflops for m in paper.PAPER_EFFICIENCY) <= hi
 
 
+#: The default run's points (README table; counted costs of the synthetic preset): labels crowd at 0.01-0.06 GFLOPs.
+DEFAULT_RUN_POINTS = {
+    "rgb": (0.0107, [54.2, 56.2, 50.0, 45.3, 50.8, 16.7]),
+    "pose": (0.0455, [33.3, 14.6, 29.2, 14.1, 23.4, 27.8]),
+    "fusion": (0.0562, [90.6, 71.9, 85.4, 62.5, 55.5, 69.4]),
+}
+DEFAULT_RUN_NAMES = ["NTU-60 XSub", "NTU-60 XView", "PKU-MMD XSub", "PKU-MMD XView", "Toyota Smarthome CS", "Toyota Smarthome CV2"]
+
+
+def test_accuracy_vs_gflops_labels_do_not_overlap(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    pts = [fig.AccuracyPoint(f"{name} ({'fused' if s == 'fusion' else s})", cost, value, s, "ours", True)
+           for s, (cost, values) in DEFAULT_RUN_POINTS.items() for name, value in zip(DEFAULT_RUN_NAMES, values)]
+    pts += [fig.AccuracyPoint(f"{paper.DATASET_LABEL[r.dataset]} {paper.PROTOCOL_LABEL[r.protocol]}", 8.1, r.value,
+                              "fusion", "paper") for r in paper.PAPER_ACCURACY]  # fmt: skip
+    fig.plot_accuracy_vs_gflops(pts, tmp_path / "acc.png")
+    figure = drawn["acc.png"]
+    (ax,) = figure.axes
+    labels = [a for a in ax.texts if isinstance(a, Annotation) and a.get_text() in {p.label for p in pts}]
+    assert len(labels) == len(pts)
+    boxes = [(a.get_text(), fig.text_box(a, figure)) for a in labels]
+    overlapping = [(a, b) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1 :] if box.overlaps(other)]
+    assert not overlapping, overlapping
+    inside = ax.get_window_extent()
+    assert all(inside.y0 - 1 <= box.y0 and box.y1 <= inside.y1 + 1 for _, box in boxes)
+    assert all(a.get_fontsize() >= 8 for a in labels)
+
+
+def test_training_curves_val_top1_shows_where_it_equals_mean_class_accuracy(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    """Toyota's balanced validation lists give val top-1 == val mean class acc.: both lines must still be seen."""
+    values = curve_values("fusion", 5, val=True)
+    values["val_mean_class_acc"] = list(values["val_top1"])
+    curves = {k: np.asarray(v) for k, v in values.items()}
+    fig.plot_training_curves({"fusion": curves}, tmp_path / "curves.png", "T")
+    bottom = grid_axes(drawn["curves.png"])[(1, 0)]
+    lines = labelled_lines(bottom)
+    top1, mean_class = lines["val top-1"], lines["val mean class acc."]
+    np.testing.assert_allclose(top1.get_ydata(), mean_class.get_ydata())
+    # Drawn above, hollow and larger, so the line under it shows through its markers; its own colour and dashes.
+    assert top1.get_zorder() > mean_class.get_zorder()
+    assert top1.get_markerfacecolor() == "none" and top1.get_markersize() > mean_class.get_markersize()
+    assert top1.get_color() != mean_class.get_color() and top1.get_linestyle() != mean_class.get_linestyle()
+    assert bottom.get_title() == fig.COINCIDE_NOTE
+    values["val_mean_class_acc"][2] -= 0.1  # differing curves get no note
+    fig.plot_training_curves({"fusion": {k: np.asarray(v) for k, v in values.items()}}, tmp_path / "c2.png", "T")
+    assert grid_axes(drawn["c2.png"])[(1, 0)].get_title() == ""
+
+
+def check_per_class_figure(figure: Figure, per_class: dict[str, list[float] | None], classes: list[str]) -> None:
+    """One axes; per stream that ran, one bar per class (class order, top down) as long as its accuracy (%)."""
+    (ax,) = figure.axes
+    assert [t.get_text().rsplit(" (", 1)[0] for t in ax.get_yticklabels()] == classes
+    bars = {c.get_label(): c for c in ax.containers}
+    (legend,) = figure.legends  # below the axes, the figure's
+    legend_entries = [t.get_text() for t in legend.get_texts()]
+    for stream, values in per_class.items():
+        name = paper.STREAM_LABEL[stream]
+        if values is None:
+            assert f"{name}: not run" in legend_entries
+            assert not [k for k in bars if k.startswith(name)]
+            continue
+        (label,) = [k for k in bars if k.startswith(name)]
+        assert label == f"{name} (mean class acc. {np.mean(values):.1f}%)" and label in legend_entries
+        patches = bars[label].patches
+        assert len(patches) == len(classes)  # one bar per class
+        np.testing.assert_allclose([p.get_width() for p in patches], values, atol=1e-3, err_msg=stream)  # csv: 6 decimals
+        centres = [p.get_y() + p.get_height() / 2 for p in patches]
+        assert [round(c) for c in centres] == list(range(len(classes))) and centres == sorted(centres)
+    assert ax.yaxis_inverted()  # the first class on top
+
+
+def test_per_class_figure_one_bar_per_class_per_stream(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    lay = Layout.from_params(make_params(tmp_path, {"ntu60": ["xsub"]}))
+    expected = {}
+    for s, correct in (("rgb", 9), ("fusion", 17)):
+        res = write_eval(lay, "ntu60", "xsub", s, correct)
+        preds = res.scores.argmax(axis=1)
+        expected[s] = [100.0 * float(np.mean(preds[res.labels == c] == c)) for c in range(len(CLASSES))]
+    read = {s: fig.read_per_class(lay.eval_dir("ntu60", "xsub", s) / "per_class.csv") for s in expected}
+    assert read["rgb"].names == CLASSES and list(read["rgb"].counts) == list(CLASS_SIZES)
+    fig.plot_per_class({"pose": None, **read}, tmp_path / "pc.png", "Per-class: X")
+    figure = drawn["pc.png"]
+    assert figure.get_suptitle() == "Per-class: X"
+    check_per_class_figure(figure, {"pose": None, **expected}, CLASSES)
+    tick_labels = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert tick_labels == [f"{c} ({n})" for c, n in zip(CLASSES, CLASS_SIZES)]  # test clips per class
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("class,name,count\n0,a,3\n", "lacks columns ['accuracy']"),
+        ("class,name,count,correct,accuracy\n", "has no classes"),
+        ("class,name,count,correct,accuracy\n0,a,x,1,0.5\n", "line 2: count 'x'"),
+        ("class,name,count,correct,accuracy\n0,a,4,1,25\n", "line 2: accuracy 25.0 is not a fraction"),
+    ],
+)
+def test_bad_per_class_file_names_it(tmp_path: Path, content: str, problem: str) -> None:
+    bad = tmp_path / "per_class.csv"
+    bad.write_text(content)
+    with pytest.raises(EpamnetError, match=re.escape(f"{bad}: {problem}")):
+        fig.read_per_class(bad)
+
+
+def test_attention_variants_figure_one_bar_per_variant_and_run(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    values = {"cbam_nested": {"NTU-60 XSub": 90.6, "Toyota Smarthome CS": 55.5},
+              "spatial_temporal": {"NTU-60 XSub": 84.0}}  # fmt: skip
+    fig.plot_attention_variants(values, tmp_path / "v.png", "Attention variants", "accuracy (%)")
+    (ax,) = drawn["v.png"].axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["NTU-60 XSub", "Toyota Smarthome CS"]
+    assert legend_texts(ax) == ["cbam_nested", "spatial_temporal"] and ax.get_legend().get_title().get_text() == "model.attention"
+    bars = {c.get_label(): c.patches for c in ax.containers if c.get_label() in values}
+    for variant, runs in values.items():
+        got = {round(p.get_x() + p.get_width() / 2): p.get_height() for p in bars[variant]}
+        assert got == pytest.approx({["NTU-60 XSub", "Toyota Smarthome CS"].index(r): v for r, v in runs.items()})
+    assert {t.get_text() for t in ax.texts} >= {"90.6", "55.5", "84.0"}  # values written on the bars
+    assert [t.get_text() for t in ax.texts].count("not run") == 1  # spatial_temporal has no Toyota number
+
+
 def check_attention_figure(figure: Figure, frames: np.ndarray, attention: np.ndarray, titles: list[str], suptitle: str) -> None:
-    """Per clip: T frames each under its own map A[t] (on the clip's colour scale), a colour bar, the bars mean A[t]."""
+    """Per clip: T frames each under its map A[t], the bars mean A[t]; one colour scale (all clips) and one colour bar."""
     n, t, h, w, _ = frames.shape
     assert figure.get_suptitle() == suptitle
-    assert len(figure.axes) == n * (t + 2)
+    assert len(figure.axes) == n * (t + 1) + 1
+    cax = figure.axes[-1]
+    assert cax.get_ylabel() == "A (one scale for every clip)"
+    colorbars = [ax for ax in figure.axes if getattr(ax, "_colorbar", None) is not None]  # set by matplotlib's Colorbar
+    assert colorbars == [cax]  # one colour bar, not one per clip
     for i in range(n):
-        axes = figure.axes[i * (t + 2) : (i + 1) * (t + 2)]
-        strip, cax, bars = axes[:t], axes[t], axes[t + 1]
+        axes = figure.axes[i * (t + 1) : (i + 1) * (t + 1)]
+        strip, bars = axes[:t], axes[t]
         assert strip[0].get_title(loc="left") == titles[i]
         up = att.upsample(attention[i], (h, w))
         for k, ax in enumerate(strip):
             frame, overlay = ax.images
             np.testing.assert_array_equal(frame.get_array(), frames[i, k])
             np.testing.assert_allclose(overlay.get_array(), up[k], rtol=1e-6, err_msg=f"clip {i}, frame {k}")
-            np.testing.assert_allclose(overlay.get_clim(), (attention[i].min(), attention[i].max()), rtol=1e-6)
-        assert cax.get_ylabel() == "A"
+            np.testing.assert_allclose(overlay.get_clim(), (attention.min(), attention.max()), rtol=1e-6)
         assert [round(p.get_x() + p.get_width() / 2, 6) for p in bars.patches] == list(range(t))
         np.testing.assert_allclose([p.get_height() for p in bars.patches], attention[i].mean(axis=(1, 2)), rtol=1e-6)
         assert [x.get_text() for x in bars.get_xticklabels()] == [str(k + 1) for k in range(t)]
@@ -730,6 +874,32 @@ def test_attention_figure_shows_each_frames_map_and_weight(tmp_path: Path, drawn
     titles = ["clip 1: a", "clip 2: b"]
     att.plot_attention(frames, attention, tmp_path / "att.png", titles=titles, suptitle="Attention: X")
     check_attention_figure(drawn["att.png"], frames, attention, titles, "Attention: X")
+
+
+def visible_texts(figure: Figure) -> list[Text]:
+    """Every text a reader sees: titles, labels, tick labels, legends, colour-bar ticks."""
+    figure.draw_without_rendering()  # tick labels are made when drawn
+
+    def shown(t: Text) -> bool:
+        return t.get_visible() and bool(t.get_text().strip()) and (t.axes is None or t.axes.get_visible())
+
+    return [t for t in figure.findobj(Text) if shown(t)]
+
+
+def test_attention_figure_fonts_are_readable_at_the_saved_size(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 256, size=(3, 8, 16, 16, 3), dtype=np.uint8)
+    attention = rng.uniform(0.05, 0.95, size=(3, 8, 4, 4)).astype(np.float32)
+    att.plot_attention(frames, attention, tmp_path / "att.png", titles=["a", "b", "c"], suptitle="S")
+    figure = drawn["att.png"]
+    texts = visible_texts(figure)
+    assert {"mean A", "A (one scale for every clip)", "8"} <= {t.get_text() for t in texts}
+    small = sorted({(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < att.MIN_FONT})
+    assert att.MIN_FONT >= 9 and not small, small
+    # Saved without scaling: the PNG is the figure's size in inches at the report's DPI (fonts keep their points).
+    width, height = figure.get_size_inches() * fig.DPI
+    img = imread(tmp_path / "att.png")
+    assert img.shape[1] <= width * 1.05 and img.shape[0] <= height * 1.05
 
 
 @torch.no_grad()
@@ -773,7 +943,9 @@ def test_report_stage_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     names = {p.name for p in written}
     assert {"results.md", "results.csv", "results.tex", "efficiency_comparison.md", "efficiency_comparison.csv",
             "efficiency_comparison.tex", "accuracy_vs_gflops.png", "curves_ntu60_xsub.png", "confusion_ntu60_xsub.png",
-            "curves_toyota_cs.png", "confusion_toyota_cs.png"} == names  # fmt: skip
+            "per_class_ntu60_xsub.png", "curves_toyota_cs.png", "confusion_toyota_cs.png", "per_class_toyota_cs.png",
+            } == names  # fmt: skip
+    assert "attention_variants.png" not in names  # one attention variant only
     assert all(p.is_file() for p in written)
     assert not stale.exists()
     assert "attention figure of toyota cs skipped" in caplog.text and "split file not found" in caplog.text
@@ -835,8 +1007,8 @@ def test_report_stage_draws_attention_from_real_test_clips(tmp_path: Path, monke
 def test_report_stage_figures_show_each_runs_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drawn: dict[str, Figure]
 ) -> None:
-    """The stage's figures: titles name the dataset and protocol; each number is the run's own, in its metric."""
-    params = make_params(tmp_path, {"ntu60": ["xsub"], "toyota": ["cs"]})
+    """The stage's figures: titles name the dataset and protocol (and synthetic data); each number is the run's own."""
+    params = make_params(tmp_path, {"ntu60": ["xsub"], "toyota": ["cs"]}, real=("ntu60",))
     lay = Layout.from_params(params)
     spec = params.model_spec()
     evals, curves = {}, {}
@@ -866,7 +1038,8 @@ def test_report_stage_figures_show_each_runs_numbers(
     monkeypatch.setattr("epamnet.stages.streams.build_dataset", lambda *a, **k: FakeTest())
     report_stage(params, attention_clips=2)
     assert set(drawn) == {"accuracy_vs_gflops.png", "curves_ntu60_xsub.png", "confusion_ntu60_xsub.png",
-                          "curves_toyota_cs.png", "confusion_toyota_cs.png", "attention_toyota_cs.png"}  # fmt: skip
+                          "per_class_ntu60_xsub.png", "curves_toyota_cs.png", "confusion_toyota_cs.png",
+                          "per_class_toyota_cs.png", "attention_toyota_cs.png"}  # fmt: skip
 
     # Accuracy vs GFLOPs: every evaluated stream at its counted cost and its reported metric; the paper's rows at 8.1.
     (ax,) = drawn["accuracy_vs_gflops.png"].axes
@@ -874,7 +1047,7 @@ def test_report_stage_figures_show_each_runs_numbers(
     markers = [tuple(map(float, c.get_offsets()[0])) for c in ax.collections]
     cost = model_cost(spec, 4)
     for (d, p, s), res in evals.items():
-        name = f"{paper.DATASET_LABEL[d]} {paper.PROTOCOL_LABEL[p]}" + ("" if s == "fusion" else f" ({s})")
+        name = f"{paper.DATASET_LABEL[d]} {paper.PROTOCOL_LABEL[p]} ({'fused' if s == 'fusion' else s})"
         want = (pytest.approx(cost[s][1]), pytest.approx(expected_ours(d, res)))
         assert [xy for text, xy in notes if text == name and xy[0] == pytest.approx(cost[s][1])] == [want], (d, p, s)
         assert want in markers, (d, p, s)  # the marker itself, not only its label
@@ -885,7 +1058,7 @@ def test_report_stage_figures_show_each_runs_numbers(
                                                "ours: EPAM-Net (fused)", "paper Table 1: GFLOPs only (accuracy not in our sources)"])  # fmt: skip
 
     for d, p in configured_runs(params):
-        title = f"{paper.DATASET_LABEL[d]} {paper.PROTOCOL_LABEL[p]}"
+        title = f"{paper.DATASET_LABEL[d]} {paper.PROTOCOL_LABEL[p]}" + (" (synthetic data)" if d == "toyota" else "")
         # Training curves: one column per stream, each drawing its own metrics.csv; the epoch model.pt comes from.
         figure = drawn[f"curves_{d}_{p}.png"]
         assert figure.get_suptitle() == f"Training curves: {title}"
@@ -904,15 +1077,43 @@ def test_report_stage_figures_show_each_runs_numbers(
             counts = np.zeros((4, 4), dtype=np.int64)
             np.add.at(counts, (res.labels, res.scores.argmax(axis=1)), 1)
             check_confusion_panel(panels[(0, j)], s, counts, f"{metric} {expected_ours(d, res):.1f}% (20 clips)")
+        # Per-class accuracy: one bar per class and stream, the class's share of right answers.
+        figure = drawn[f"per_class_{d}_{p}.png"]
+        assert figure.get_suptitle() == f"Per-class test accuracy: {title}"
+        per_class = {}
+        for s in tables.STREAMS:
+            res = evals[(d, p, s)]
+            preds = res.scores.argmax(axis=1)
+            per_class[s] = [100.0 * float(np.mean(preds[res.labels == c] == c)) for c in range(4)]
+        check_per_class_figure(figure, per_class, CLASSES)
 
     # Attention: the Toyota CS test clips spread over the list (first and last), actual classes in the titles.
     figure = drawn["attention_toyota_cs.png"]
-    assert figure.get_suptitle() == "EPAM-Net pose-driven attention: Toyota Smarthome CS, test clips"
-    assert len(figure.axes) == 2 * (spec.rgb.clip_len + 2)
-    firsts = [figure.axes[i * (spec.rgb.clip_len + 2)].get_title(loc="left") for i in range(2)]
+    assert figure.get_suptitle() == "EPAM-Net pose-driven attention: Toyota Smarthome CS (synthetic data), test clips"
+    assert len(figure.axes) == 2 * (spec.rgb.clip_len + 1) + 1
+    firsts = [figure.axes[i * (spec.rgb.clip_len + 1)].get_title(loc="left") for i in range(2)]
     assert [re.sub(r"predicted \w+", "predicted ?", t) for t in firsts] == [
-        "clip 1: predicted ?, actual sit", "clip 2: predicted ?, actual drink"
+        "clip 1: synthetic clip of class sit, predicted ?", "clip 2: synthetic clip of class drink, predicted ?"
     ]  # fmt: skip
+
+
+def test_report_stage_compares_attention_variants_it_finds(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    """This run's fused results count for model.attention; a copy of another variant's results/metrics beside them adds bars."""
+    params = make_params(tmp_path, {"ntu60": ["xsub"], "toyota": ["cs"]})
+    lay = Layout.from_params(params)
+    assert params.model_spec().attention == "cbam_nested"
+    live = {d: write_eval(lay, d, p, "fusion", 17) for d, p in (("ntu60", "xsub"), ("toyota", "cs"))}
+    other = write_eval(lay, "ntu60", "xsub", "fusion", 12, folder=lay.attention_variant_eval_dir("spatial_temporal", "ntu60", "xsub", "fusion"))
+    # A kept copy of the variant that is live now is not drawn twice: the live run wins.
+    write_eval(lay, "ntu60", "xsub", "fusion", 3, folder=lay.attention_variant_eval_dir("cbam_nested", "ntu60", "xsub", "fusion"))
+    written = report_stage(params, attention_clips=0)
+    assert lay.attention_variants_figure() in written and lay.attention_variants_figure().is_file()
+    (ax,) = drawn["attention_variants.png"].axes
+    runs = [t.get_text() for t in ax.get_xticklabels()]
+    assert runs == ["NTU-60 XSub", "Toyota Smarthome CS"] and legend_texts(ax) == ["cbam_nested", "spatial_temporal"]
+    heights = {c.get_label(): [p.get_height() for p in c.patches] for c in ax.containers}
+    assert heights["cbam_nested"] == pytest.approx([expected_ours("ntu60", live["ntu60"]), expected_ours("toyota", live["toyota"])])
+    assert heights["spatial_temporal"] == pytest.approx([expected_ours("ntu60", other)])
 
 
 @pytest.mark.parametrize(
@@ -949,6 +1150,10 @@ def test_report_io_lists(tmp_path: Path) -> None:
     ev = lay.eval_dir("ntu60", "xsub", "rgb")
     assert deps[deps.index(ev / "metrics.json") + 1] == ev / "provenance.json"  # read beside its metrics
     assert lay.model_file("ntu60", "xsub", "fusion") in deps and lay.tables / "efficiency.csv" in deps
+    assert ev / "per_class.csv" in deps  # the per-class figure's input
+    # Every figure path the layout gives lies in the figures folder, which is the declared output.
+    figures = [lay.accuracy_figure(), lay.attention_variants_figure(), *(lay.run_figure(k, "ntu60", "xsub") for k in RUN_FIGURES)]
+    assert all(f.parent == lay.figures for f in figures) and len(set(figures)) == len(figures)
 
 
 # --------------------------------------------------------------------------------------
@@ -966,6 +1171,10 @@ def test_dvc_sections_cover_every_run(tmp_path: Path) -> None:
     assert acc[str(lay.train_dir("toyota", "cs", "pose") / "metrics.csv")] == ["train_top1", "val_top1", "val_mean_class_acc"]
     assert plots["accuracy_ntu60_xsub"]["y"][str(lay.train_dir("ntu60", "xsub", "rgb") / "metrics.csv")] == ["train_top1"]
     conf = plots["confusion_ntu60_xview_fusion"]
-    assert conf["template"] == "confusion" and (conf["x"], conf["y"]) == (
-        "actual", {str(lay.eval_dir("ntu60", "xview", "fusion") / "predictions.csv"): "predicted"})
+    assert conf["template"] == "epamnet_confusion" and (conf["x"], conf["y"]) == (
+        "actual", {str(lay.eval_dir("ntu60", "xview", "fusion") / "confusion.csv"): "predicted"})
+    assert {v.get("template") for k, v in plots.items() if not k.startswith("confusion")} == {"epamnet_curves"}
+    templates = Path(__file__).resolve().parent.parent / ".dvc" / "plots"  # where DVC finds them
+    for name in ("epamnet_curves", "epamnet_confusion"):
+        assert json.loads((templates / f"{name}.json").read_text())["data"] == {"values": "<DVC_METRIC_DATA>"}
     assert all(k.replace("_", "").isalnum() for k in plots)  # plain HTML ids

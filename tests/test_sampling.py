@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from epamnet.loader.dataset import (
     RGBDataset,
     RGBPoseDataset,
     pose_clip,
+    pose_pipeline_config,
 )
 from epamnet.loader.rgb import RGB_MEAN, RGB_STD
 from epamnet.loader.sampling import rgb_indices, rgb_stride, sample_frame_indices
@@ -293,6 +295,83 @@ def test_bad_inputs_raise_one_line_errors(prepared: Path, tmp_path: Path) -> Non
     del anns[0]["filename"]
     with pytest.raises(EpamnetError, match="no 'filename'"):
         RGBDataset(split, "train", anns, prepared)
+
+
+OFFICIAL_POSE = pose_pipeline_config(POSE, "official_pose")
+
+
+def test_pose_pipeline_configs() -> None:
+    assert pose_pipeline_config(POSE, "fusion") is POSE  # the default run's transforms unchanged
+    assert POSE.crop_area is None and not POSE.allow_imgpad
+    assert OFFICIAL_POSE.allow_imgpad and OFFICIAL_POSE.crop_area == (0.56, 1.0)
+    assert OFFICIAL_POSE.crop_aspect == (3 / 4, 4 / 3) and OFFICIAL_POSE.crop_short_side == 64
+    assert (OFFICIAL_POSE.clip_len, OFFICIAL_POSE.heatmap_size) == (POSE.clip_len, POSE.heatmap_size)
+    with pytest.raises(ValueError, match="fusion, official_pose"):
+        pose_pipeline_config(POSE, "pose_only")
+
+
+def test_official_pose_pipeline_crops_in_training_only(prepared: Path) -> None:
+    split, anns = prepared / "splits" / "xsub.json", prepared / "annotations.pkl"
+    ds = PoseDataset(split, "train", anns, pose=OFFICIAL_POSE, train=True, seed=3)
+    plain = PoseDataset(split, "train", anns, pose=replace(OFFICIAL_POSE, crop_area=None), train=True, seed=3)
+    crops = set()
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        for i in range(len(ds)):
+            item = ds[i]
+            assert item["heatmaps"].shape == (17, 12, 14, 14)
+            # the draws: frames, flip, then the crop, all from the sample's own generator
+            ann, rng = ds.annotations[i], ds.sample_rng(i)
+            inds = sample_frame_indices(int(ann["total_frames"]), 12, test_mode=False, rng=rng)
+            flip = bool(rng.random() < 0.5)
+            np.testing.assert_array_equal(inds, ds.frame_indices(i)[0])
+            expected = pose_clip(ann["keypoint"], ann["keypoint_score"], (224, 224), inds, OFFICIAL_POSE,
+                                 flip=flip, rng=rng)
+            np.testing.assert_array_equal(item["heatmaps"].numpy(), expected)
+            crops.add(item["heatmaps"].numpy().tobytes())
+            assert not torch.equal(item["heatmaps"], plain[i]["heatmaps"])  # the crop changed the clip
+    assert len(crops) == 3 * len(ds)
+    # test mode: no crop, the compacted frame straight to the heatmap size (official test pipeline)
+    test = PoseDataset(split, "test", anns, pose=OFFICIAL_POSE)
+    ann = test.annotations[0]
+    inds = sample_frame_indices(int(ann["total_frames"]), 12, test_mode=True)
+    no_crop = replace(OFFICIAL_POSE, crop_area=None)
+    expected = pose_clip(ann["keypoint"], ann["keypoint_score"], (224, 224), inds, no_crop)
+    np.testing.assert_array_equal(test[0]["heatmaps"].numpy(), expected)
+
+
+def test_the_crop_is_refused_with_rgb(prepared: Path) -> None:
+    with pytest.raises(ValueError, match="crop the heatmaps but not the RGB frames"):
+        RGBPoseDataset(prepared / "splits" / "xsub.json", "train", prepared / "annotations.pkl", prepared,
+                       pose=OFFICIAL_POSE, rgb=RGB)
+
+
+def test_pose_pipeline_setting_reaches_the_pose_stream_only() -> None:
+    from epamnet.config import validate_params
+    from epamnet.stages.streams import clip_configs
+
+    default = validate_params({})
+    assert default.train_config("pose").pose_pipeline == "fusion"
+    assert clip_configs(default, "pose")[0].crop_area is None and not clip_configs(default, "pose")[0].allow_imgpad
+    params = validate_params({"train": {"pose": {"pose_pipeline": "official_pose"}}})
+    pose, _ = clip_configs(params, "pose")
+    assert pose.allow_imgpad and pose.crop_area == (0.56, 1.0)
+    for stream in ("fusion", "rgb"):
+        assert clip_configs(params, stream)[0] == clip_configs(default, stream)[0]
+    for where in ("common", "fusion"):
+        with pytest.raises(EpamnetError) as info:
+            validate_params({"train": {where: {"pose_pipeline": "official_pose"}}})
+        assert str(info.value) == (
+            f"params.yaml: train.{where}.pose_pipeline: the fusion stream cannot use 'official_pose' (its crop "
+            "moves the heatmaps, not the RGB frames); set it under train.pose only and keep "
+            "train.fusion.pose_pipeline: fusion"
+        )
+    # set for all streams, kept by the fusion stream: valid
+    both = validate_params(
+        {"train": {"common": {"pose_pipeline": "official_pose"}, "fusion": {"pose_pipeline": "fusion"}}}
+    )
+    assert clip_configs(both, "pose")[0].crop_area == (0.56, 1.0) and clip_configs(both, "fusion")[0].crop_area is None
 
 
 class DrawLog(RGBPoseDataset):

@@ -194,7 +194,7 @@ def test_missing_and_empty_files(tmp_path):
     ("obj", "needle"),
     [
         ("just a string", "holds a str"),
-        ({"split": {}}, "without an 'annotations' key"),
+        ({"split": {}}, "neither an annotation .*nor a file of them"),
         ({"annotations": {"a": 1}}, "'annotations' is a dict"),
         ({"split": ["x"], "annotations": []}, "split"),
     ],
@@ -311,8 +311,8 @@ def test_truncated_and_refused_messages_in_full(tmp_path):
         load_annotations(path)
     assert str(exc.value) == (
         f"{path}: refuses to load: the pickle references os.system, which a skeleton annotation file never "
-        "contains; the file is not an annotation file or was tampered with: do not open it with plain pickle, "
-        "get it again from its source or regenerate it"
+        "contains (nothing in it was run); it is another kind of file, or one made to run code when unpickled: "
+        "do not open it with plain pickle; pass a skeleton annotation file, got again from its source or regenerated"
     )
 
 
@@ -411,10 +411,14 @@ def test_no_warning_without_extra_bytes(tmp_path, caplog):
 @pytest.mark.parametrize(
     ("obj", "message"),
     [
-        ("just a string", "holds a str, expected a list of annotations or a dict"),
+        ("just a string", "holds a str, expected a list of annotations, one annotation dict, or a dict with "
+         "'annotations'"),
+        (7, "holds an int, expected a list of annotations, one annotation dict, or a dict with 'annotations'"),
         ({"annotations": {"a": 1}}, "'annotations' is a dict, expected a list"),
-        ({"split": {}}, "holds a dict without an 'annotations' key (keys: ['split'])"),
-        (dict.fromkeys("hgfedcba"), "holds a dict without an 'annotations' key (keys: ['a', 'b', 'c', 'd', 'e', 'f'])"),
+        ({"split": {}}, "holds a dict that is neither an annotation (no 'frame_dir') nor a file of them "
+         "(no 'annotations'; keys: ['split'])"),
+        (dict.fromkeys("hgfedcba"), "holds a dict that is neither an annotation (no 'frame_dir') nor a file of "
+         "them (no 'annotations'; keys: ['a', 'b', 'c', 'd', 'e', 'f'])"),
         ({"split": ["x"], "annotations": []}, "'split' is a list, expected a dict of name -> [frame_dir, ...]"),
         ({"split": {"xsub_train": ["a", 1]}, "annotations": []},
          "'split' entry 'xsub_train' is not a list of frame_dir strings"),
@@ -691,3 +695,77 @@ def test_writing_reports_progress_against_the_estimate(tmp_path, monkeypatch, ca
     assert lines and all(line.startswith(f"writing {path}: ") for line in lines), lines
     assert lines[-1] == f"writing {path}: 100% ({size / 1e6:.0f} of {estimate / 1e6:.0f} MB)"
     assert [a["frame_dir"] for a in load_annotations(path)] == [a["frame_dir"] for a in anns]
+
+
+# ----------------------------------------------------------------------------- what mmaction2's and pyskl's tools write
+
+
+def test_one_annotation_dict_reads_as_a_list_of_one(tmp_path):
+    # mmaction2's tools/data/skeleton/ntu_pose_extraction.py dumps one dict per video (mmengine.dump: protocol 2),
+    # keypoint and keypoint_score being views into one (M, T, 17, 3) float32 array.
+    pose_results = np.random.default_rng(0).uniform(0, 1000, (2, 7, 17, 3)).astype(np.float32)
+    anno = {"keypoint": pose_results[..., :2], "keypoint_score": pose_results[..., 2],
+            "frame_dir": "S001C001P001R001A001_rgb", "img_shape": (1080, 1920), "original_shape": (1080, 1920),
+            "total_frames": pose_results.shape[1], "label": 0}
+    path = tmp_path / "S001C001P001R001A001_rgb.pkl"
+    path.write_bytes(pickle.dumps(anno, protocol=2))
+    (got,), split = load_annotation_file(path)
+    assert split is None and got["frame_dir"] == "S001C001P001R001A001_rgb"
+    np.testing.assert_array_equal(got["keypoint"], pose_results[..., :2])
+    np.testing.assert_array_equal(got["keypoint_score"], pose_results[..., 2])
+
+
+def test_kinetics_style_entries_are_named_as_such(tmp_path):
+    # pyskl's Kinetics-400 file: the keypoints of each video live in a separate kpfile named by raw_file.
+    entry = {"frame_dir": "---QUuC4vJs", "label": 84, "img_shape": (340, 480), "original_shape": (340, 480),
+             "total_frames": 300, "raw_file": "kpfiles/part_3.pkl", "box_score": np.ones(300, np.float16),
+             "frame_inds": np.arange(300, dtype=np.int16)}
+    path = tmp_path / "k400_hrnet.pkl"
+    path.write_bytes(pickle.dumps({"split": {"train": ["---QUuC4vJs"], "val": []}, "annotations": [entry]},
+                                  protocol=2))
+    with pytest.raises(EpamnetError) as exc:
+        load_annotations(path)
+    assert str(exc.value) == (
+        f"{path}[0] (frame_dir '---QUuC4vJs'): annotation has no keypoint but raw_file 'kpfiles/part_3.pkl': "
+        "a Kinetics-style (pyskl) annotation whose keypoints live in separate kpfiles, which this pipeline does "
+        "not read; write each video's keypoint (M x T x 17 x 2) and keypoint_score (M x T x 17) into its entry, "
+        "or extract the skeletons with `epamnet pose-extract` (datasets.<name>.skeletons: mmpose)"
+    )
+
+
+def test_compressed_pyskl_entries_are_named_as_such(tmp_path):
+    entry = make_ann(t=4)
+    entry["keypoint"] = np.zeros((6, 17, 3), np.float16)  # one row per detected person and frame
+    entry["frame_inds"] = np.array([0, 0, 1, 2, 3, 3])
+    path = tmp_path / "compressed.pkl"
+    path.write_bytes(pickle.dumps([entry], protocol=2))
+    with pytest.raises(EpamnetError, match=r"\[0\] .*frame_inds: a compressed \(pyskl\) annotation; decompress it"):
+        load_annotations(path)
+
+
+def test_a_results_pickle_with_torch_tensors_is_not_called_tampered(tmp_path):
+    import torch  # a dependency of the package
+    # what mmaction2's `tools/test.py --dump results.pkl` writes: one dict per sample holding tensors
+    results = [{"pred_score": torch.softmax(torch.randn(60), 0), "pred_label": torch.tensor([3]),
+                "gt_label": torch.tensor([3])} for _ in range(2)]
+    path = tmp_path / "results.pkl"
+    path.write_bytes(pickle.dumps(results, protocol=2))
+    with pytest.raises(EpamnetError) as exc:
+        load_annotations(path)
+    msg = str(exc.value)
+    assert msg.startswith(f"{path}: refuses to load: the pickle references torch.")
+    assert "it holds PyTorch tensors, as a results file (e.g. mmaction2's `tools/test.py --dump`) or a checkpoint holds" in msg
+    assert "tamper" not in msg and "pass the skeleton annotation file instead" in msg and "\n" not in msg
+
+
+def test_a_torch_save_archive_is_named_as_such(tmp_path):
+    import torch  # a dependency of the package
+
+    path = tmp_path / "epoch_24.pth"
+    torch.save({"state_dict": {"cls_head.fc_cls.weight": torch.zeros(2, 2)}}, path)
+    with pytest.raises(EpamnetError) as exc:
+        load_annotations(path)
+    assert str(exc.value) == (
+        f"{path}: is a zip archive, as torch.save writes checkpoints and tensors, not a skeleton annotation pickle; "
+        "pass the skeleton annotation file: a pickle of a list of dicts with numpy keypoint arrays (docs/pipeline.md)"
+    )

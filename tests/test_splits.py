@@ -135,9 +135,9 @@ def pku_setup(tmp_path: Path) -> tuple[Path, list[str]]:
         "Validataion videos: \n0003-L, 0003-M, 0003-R\n",
         encoding="utf-8",
     )
-    (split_dir / "cross-view.txt").write_text(
+    (split_dir / "cross-view.txt").write_text(  # the official rule: left and right train, middle tests
         pku.format_split_file(
-            [f"000{i}-{v}" for i in (1, 2, 3) for v in "MR"], [f"000{i}-L" for i in (1, 2, 3)]
+            [f"000{i}-{v}" for i in (1, 2, 3) for v in "LR"], [f"000{i}-M" for i in (1, 2, 3)]
         ),
         encoding="utf-8",
     )
@@ -159,9 +159,9 @@ def test_pku_clips_inherit_their_video_split(tmp_path):
     assert {n[:4] for n, _ in xsub["train"]} == {"0001", "0002"} and {n[:4] for n, _ in xsub["test"]} == {"0003"}
     assert sorted({label for _, label in xsub["train"]}) == [0, 4, 50]
     xview = splits["xview"].parts
-    assert {n[5] for n, _ in xview["train"]} == {"M", "R"} and {n[5] for n, _ in xview["test"]} == {"L"}
+    assert {n[5] for n, _ in xview["train"]} == {"L", "R"} and {n[5] for n, _ in xview["test"]} == {"M"}
     assert splits["xsub"].skipped == splits["xview"].skipped == 1
-    assert read_txt(out / "xview_test.txt")[0] == ("0001-L-A01-N02", 0)
+    assert read_txt(out / "xview_test.txt")[0] == ("0001-M-A01-N02", 0)
 
 
 def test_pku_label_mismatch_and_missing_split_dir(tmp_path):

@@ -196,7 +196,7 @@ def test_pku_layout_labels_overlaps_and_split_files(datasets: dict[str, Path]) -
     # Split files: the real PKU-MMD format, including its 'Validataion' spelling.
     subjects = info["summary"]["sequence_subjects"]
     for name, is_val in (
-        ("cross-view.txt", lambda v: v.endswith("-L")),
+        ("cross-view.txt", lambda v: v.endswith("-M")),  # the official rule: L and R train, M tests
         ("cross-subject.txt", lambda v: subjects[v[:4]] in TINY.pku_val_subjects),
     ):
         lines = (folder / "Split" / name).read_text().split("\n")

@@ -232,6 +232,8 @@ MUST_REFUSE = {
     "amp": True,
     "sync_bn": False,
     "deterministic": False,
+    "init": "pose_released.pth",  # another starting point: other weights
+    "pose_pipeline": "official_pose",  # other clip transforms: other weights
     "selection": "val_mean_class_acc",
 }
 #: Settings that may change on resume: silently / with a warning (they may change the numbers slightly).
@@ -244,7 +246,7 @@ BASE = {
     "epochs": 2, "batch_size": 6, "base_lr": 0.2, "reference_batch": 6, "momentum": 0.9, "weight_decay": 3e-4,
     "grad_clip": 40.0, "warmup_epochs": 0.0, "seed": 100, "amp": False, "sync_bn": None, "deterministic": True,
     "selection": "val_top1", "keep_checkpoints": 2, "eval_batch_size": None, "nproc_per_node": 1, "num_workers": 0,
-    "device": "cpu",
+    "device": "cpu", "init": None, "pose_pipeline": "fusion",
 }  # fmt: skip
 TASK = SingleStreamTask(input_key=0, label_key=1)
 RUN_INFO = {"model": {"hidden": 16}, "split_sha256": "abc"}

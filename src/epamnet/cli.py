@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from epamnet import runtime
+from epamnet import logs, runtime
 from epamnet.config import Params, json_schema, load_params
 from epamnet.errors import EpamnetError
 
@@ -81,6 +81,12 @@ def cmd_evaluate(params: Params, args: argparse.Namespace) -> None:
     evaluate.run(params, args.dataset, args.protocol, args.stream)
 
 
+def cmd_evaluate_released(params: Params, args: argparse.Namespace) -> None:
+    from epamnet.stages import released
+
+    released.run(params, args.dataset, args.protocol)
+
+
 def cmd_report(params: Params, args: argparse.Namespace) -> None:
     """Paper tables and figures from whatever runs have finished."""
     from epamnet.stages import report
@@ -98,14 +104,10 @@ def cmd_profile(params: Params, args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- tools outside the DAG
 def cmd_convert_official(params: Params, args: argparse.Namespace) -> None:
-    """Map an official released checkpoint onto our EPAM-Net, loading strictly."""
-    from epamnet.models.convert import convert_official_checkpoint
-    from epamnet.models.epam import EPAMNet
-    from epamnet.config.model import paper_spec
+    """Map an official released checkpoint (EPAM-Net or one stream) onto our model, loading strictly."""
+    from epamnet.stages import convert
 
-    model = EPAMNet(paper_spec(), args.num_classes)
-    convert_official_checkpoint(args.src, args.dst, model)
-    print(f"converted {args.src} -> {args.dst} ({args.num_classes} classes, strict: no missing or unexpected keys)")
+    print(convert.run(args.src, args.dst, args.num_classes, args.stream, args.model_preset))
 
 
 def cmd_predict(params: Params, args: argparse.Namespace) -> None:
@@ -121,6 +123,9 @@ def cmd_check(params: Params, args: argparse.Namespace) -> None:
     for ds in params.datasets.run:
         entry = params.datasets.entry(ds)
         print(f"{ds}: {entry.source} data, protocols {', '.join(entry.protocols)}, skeletons {entry.skeletons}")
+    from epamnet.stages.checks import training_summary
+
+    print("\n".join(training_summary(params)))
 
 
 def cmd_schema(params: Params, args: argparse.Namespace) -> None:
@@ -193,14 +198,28 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--no-resume", action="store_true", help="start over instead of resuming from the last checkpoint")
 
+    p = stage(
+        "evaluate-released", cmd_evaluate_released,
+        "evaluate the released EPAM-Net weights of a protocol (datasets.<dataset>.released) on its test list",
+    )
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--protocol", required=True)
     p = stage("report", cmd_report, "paper tables and figures (results/tables, results/figures) from the finished runs")
     p.add_argument("--attention-clips", type=int, default=3, help="test clips per run in the attention figure (0: none)")
     p = stage("profile", cmd_profile, "parameters, multiply-adds (GFLOPs) and clips/s of EPAM-Net at the paper's sizes")
     p.add_argument("--num-classes", type=int, default=60, help="classes of the heads (NTU-60: 60)")
-    p = stage("convert-official", cmd_convert_official, "convert an official released EPAM-Net checkpoint")
+    p = stage("convert-official", cmd_convert_official, "convert an official released checkpoint (EPAM-Net or one stream)")
     p.add_argument("--src", required=True, help="official checkpoint (.pth)")
     p.add_argument("--dst", required=True, help="converted checkpoint to write")
     p.add_argument("--num-classes", type=int, required=True, help="60 (NTU-60), 120 (NTU-120), 51 (PKU), 31/19 (Toyota CS/CV)")
+    p.add_argument(
+        "--stream", choices=("fusion", "pose", "rgb"), default="fusion",
+        help="what the checkpoint holds: EPAM-Net (fusion, default) or one stream's recognizer (backbone.*, cls_head.*)",
+    )
+    p.add_argument(
+        "--model-preset", choices=("paper", "synthetic"), default="paper",
+        help="model sizes to check the weights against (released checkpoints: paper, the default)",
+    )
 
     add_predict_arguments(
         stage("predict", cmd_predict, "top-5 actions of your own video (pose, global crop, EPAM-Net); optionally an annotated video")
@@ -245,7 +264,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     pose.add_argument(
         "--skeleton-id", metavar="FRAME_DIR",
-        help="the entry of --skeletons to use (default: the only one, or the one named like the video)",
+        help="the entry of --skeletons to use (default: the one named like the video)",
+    )
+    pose.add_argument(
+        "--force-skeletons", action="store_true",
+        help="use the --skeletons entry (--skeleton-id, or the file's only one) even when it is named after "
+        "another video than VIDEO",
     )
     pose.add_argument(
         "--pose-checkpoint", type=Path, metavar="FILE",
@@ -283,17 +307,12 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
     if args.log:
         Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(args.log, mode="w", encoding="utf-8"))
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s: %(message)s",
-        datefmt="%H:%M:%S",
-        handlers=handlers,
-        force=True,
-    )
+    # Every record is prefixed with the stage's context ([dataset/protocol/stream], set by
+    # the stage); a real command also routes warnings through the log (epamnet.logs).
+    logs.set_context()
+    logs.configure(logging.DEBUG if args.verbose else logging.INFO, args.log, capture_warnings=argv is None)
     try:
         params = load_params(args.params)
         # Threads and CPU code paths from params.yaml, not from the launcher's environment.

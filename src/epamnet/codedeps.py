@@ -36,6 +36,7 @@ STAGE_MODULES: dict[str, str] = {
     "train_unimodal": "epamnet.stages.train",
     "train_fusion": "epamnet.stages.train",
     "evaluate": "epamnet.stages.evaluate",
+    "evaluate_released": "epamnet.stages.released",
     "profile": "epamnet.stages.profile",
     "report": "epamnet.stages.report",
 }

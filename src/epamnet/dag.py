@@ -15,7 +15,7 @@ from pathlib import Path
 from epamnet.codedeps import stage_code
 from epamnet.config import STREAMS, Params
 from epamnet.datasets.registry import get_dataset
-from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
+from epamnet.layout import EVAL_FILES, RELEASED, TRAIN_FILES, Layout
 from epamnet.provenance import PROVENANCE_FILE
 from epamnet.stages.keys import train_params
 
@@ -39,13 +39,16 @@ class Stage:
 #: ``runtime.threads`` matters where torch runs.
 POSE_EXTRACT_PARAMS = ("pose", "runtime")
 CROP_PARAMS = ("prepare.crop", "prepare.on_sample_error", "prepare.shards", "runtime.portable_cpu")
+CLIPS_PARAMS = ("prepare.on_sample_error",)  # bad label rows: fail or skip
 CROP_MERGE_PARAMS = ("prepare.shards",)
 PROFILE_PARAMS = ("profile", "runtime")
-REPORT_PARAMS = ("datasets", "model", "data")
+REPORT_PARAMS = ("recipe", "datasets", "model", "data")  # recipe: the model preset
 
 
 def report_outputs(params: Params) -> list[Path]:
-    """What ``report`` writes: the six table files and the figures folder."""
+    """What ``report`` writes: the six table files and the figures folder (every figure of
+    :meth:`Layout.accuracy_figure`, :meth:`Layout.run_figure` and
+    :meth:`Layout.attention_variants_figure` lies in it, and the folder is replaced as a whole)."""
     lay = Layout.from_params(params)
     return [*lay.report_tables(), lay.figures]
 
@@ -53,6 +56,33 @@ def report_outputs(params: Params) -> list[Path]:
 def runs(params: Params) -> list[tuple[str, str]]:
     """(dataset, protocol) pairs the pipeline trains and evaluates, in ``datasets.run`` order."""
     return [(d, p) for d in params.datasets.run for p in params.datasets.entry(d).protocols]
+
+
+def train_inputs(params: Params, dataset: str, protocol: str, stream: str) -> tuple[str, ...]:
+    """The checkpoints a training starts from: ``train.<stream>.init`` when set, else (fusion)
+    the two trained streams; a changed file re-runs the training."""
+    lay = Layout.from_params(params)
+    init = params.train_config(stream).init
+    if init is not None:
+        return (str(lay.init_file(init)),)
+    if stream == "fusion":
+        return tuple(str(lay.model_file(dataset, protocol, s)) for s in ("pose", "rgb"))
+    return ()
+
+
+def released_runs(params: Params) -> list[tuple[str, str]]:
+    """(dataset, protocol) pairs with released EPAM-Net weights to evaluate (``datasets.<d>.released``)."""
+    return [(d, p) for d, p in runs(params) if p in params.datasets.entry(d).released]
+
+
+def released_file(params: Params, dataset: str, protocol: str) -> str:
+    """The released checkpoint of one protocol (a bare file name: under the downloads folder)."""
+    return str(Layout.from_params(params).init_file(params.datasets.entry(dataset).released[protocol]))
+
+
+def released_params(dataset: str) -> tuple[str, ...]:
+    """Parameter keys of ``evaluate-released``: the fused model's, and the released files."""
+    return (*train_params("fusion"), f"datasets.{dataset}.released")
 
 
 def report_inputs(params: Params) -> list[Path]:
@@ -63,8 +93,12 @@ def report_inputs(params: Params) -> list[Path]:
         for s in STREAMS:
             deps += [lay.train_dir(d, p, s) / "metrics.csv", lay.train_dir(d, p, s) / "metrics.json"]
             ev = lay.eval_dir(d, p, s)
-            deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "confusion.csv"]
+            deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "evaluation.json"]
+            deps += [ev / "confusion.csv", ev / "per_class.csv"]
         deps.append(lay.model_file(d, p, "fusion"))
+    for d, p in released_runs(params):
+        ev = lay.released_eval_dir(d, p)
+        deps += [ev / "metrics.json", ev / PROVENANCE_FILE, ev / "evaluation.json"]
     for d in params.datasets.run:  # test clips of the attention figure
         deps += [lay.annotations(d), lay.splits(d), *lay.prepared_videos(d, params.prepare.shards)]
     return deps
@@ -166,7 +200,7 @@ def stages(params: Params) -> list[Stage]:
                     "clips", ds, command("clips", ds, f"clips --dataset {ds}"),
                     deps=stage_code("clips") + (str(lay.raw(ds)), str(lay.skeletons(ds))),
                     outs=(str(lay.clips(ds)),),
-                    params=(),
+                    params=CLIPS_PARAMS,
                     vars={"dataset": ds},
                 )
             )
@@ -207,9 +241,7 @@ def stages(params: Params) -> list[Stage]:
         for protocol in params.datasets.entry(ds).protocols:
             for stream in ("pose", "rgb", "fusion"):
                 key = f"{ds}-{protocol}-{stream}"
-                inputs = prepared + (() if stream == "pose" else videos)
-                if stream == "fusion":
-                    inputs += tuple(str(lay.model_file(ds, protocol, s)) for s in ("pose", "rgb"))
+                inputs = prepared + (() if stream == "pose" else videos) + train_inputs(params, ds, protocol, stream)
                 train_dir = lay.train_dir(ds, protocol, stream)
                 args = f"--dataset {ds} --protocol {protocol} --stream {stream}"
                 rule = "train_fusion" if stream == "fusion" else "train_unimodal"
@@ -233,6 +265,21 @@ def stages(params: Params) -> list[Stage]:
                         vars={"dataset": ds, "protocol": protocol, "stream": stream},
                     )
                 )
+    for ds, protocol in released_runs(params):
+        key = f"{ds}-{protocol}"
+        videos = tuple(str(p) for p in lay.prepared_videos(ds, params.prepare.shards))
+        out.append(
+            Stage(
+                "evaluate_released", key,
+                command("evaluate_released", key, f"evaluate-released --dataset {ds} --protocol {protocol}"),
+                deps=stage_code("evaluate_released") + (str(lay.annotations(ds)), str(lay.splits(ds))) + videos
+                + (released_file(params, ds, protocol),),
+                outs=(),
+                uncached=tuple(str(lay.released_eval_dir(ds, protocol) / f) for f in EVAL_FILES),
+                params=released_params(ds),
+                vars={"dataset": ds, "protocol": protocol, "stream": RELEASED},
+            )
+        )
     out.append(
         Stage(
             "profile", "paper", command("profile", "paper", "profile"),

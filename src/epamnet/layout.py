@@ -16,7 +16,11 @@ from epamnet.io.shards import failures_path, shard_name
 
 #: Files a training stage publishes, and those an evaluation writes.
 TRAIN_FILES = ("model.pt", "metrics.json", "metrics.csv", "provenance.json")
-EVAL_FILES = ("metrics.json", "confusion.csv", "predictions.csv", "per_class.csv", "scores.npz", "provenance.json")
+#: The per-run figures of the report: ``<kind>_<dataset>_<protocol>.png``.
+RUN_FIGURES = ("curves", "confusion", "per_class", "attention")
+#: The "stream" name of a released EPAM-Net checkpoint's evaluation (``datasets.<d>.released``).
+RELEASED = "released"
+EVAL_FILES = ("metrics.json", "evaluation.json", "confusion.csv", "predictions.csv", "per_class.csv", "scores.npz", "provenance.json")
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,25 @@ class Layout:
     def figures(self) -> Path:
         """The report's figures (the folder is replaced as a whole)."""
         return self.results / "figures"
+
+    def accuracy_figure(self) -> Path:
+        """Accuracy against GFLOPs: the paper's points and ours per stream."""
+        return self.figures / "accuracy_vs_gflops.png"
+
+    def run_figure(self, kind: str, dataset: str, protocol: str) -> Path:
+        """One run's figure; ``kind``: one of :data:`RUN_FIGURES`."""
+        if kind not in RUN_FIGURES:
+            raise ValueError(f"figure kind {kind!r} is not one of {RUN_FIGURES}")
+        return self.figures / f"{kind}_{dataset}_{protocol}.png"
+
+    def attention_variants_figure(self) -> Path:
+        """The fused accuracy per ``model.attention`` variant (only with more than one variant)."""
+        return self.figures / "attention_variants.png"
+
+    def attention_variant_eval_dir(self, attention: str, dataset: str, protocol: str, stream: str) -> Path:
+        """An earlier run's evaluation kept for the attention comparison: a copy of its
+        ``results/metrics`` tree placed under ``results/variants/<attention>/metrics``."""
+        return self.results / "variants" / attention / "metrics" / dataset / protocol / stream
 
     def efficiency_tables(self) -> tuple[Path, Path]:
         """``profile``'s tables: Markdown and CSV."""
@@ -136,6 +159,18 @@ class Layout:
     def train_metrics(self, dataset: str, protocol: str, stream: str) -> Path:
         return self.train_dir(dataset, protocol, stream) / "metrics.json"
 
+    def init_file(self, value: str) -> Path:
+        """A checkpoint named in ``params.yaml`` (``train.<stream>.init``, ``datasets.<d>.released``):
+        a bare file name lies in the downloads folder, like the licence-gated archives; any
+        other path is taken as written (a relative one from the repository root)."""
+        path = Path(value)
+        return self.downloads / path if len(path.parts) == 1 else path
+
     def eval_dir(self, dataset: str, protocol: str, stream: str) -> Path:
-        """metrics.json, confusion.csv, predictions.csv, per_class.csv, scores.npz."""
+        """metrics.json (numbers only), evaluation.json (what they are about), confusion.csv,
+        predictions.csv, per_class.csv, scores.npz."""
         return self.results / "metrics" / dataset / protocol / stream
+
+    def released_eval_dir(self, dataset: str, protocol: str) -> Path:
+        """The evaluation of the released EPAM-Net weights of a protocol (same files as :meth:`eval_dir`)."""
+        return self.eval_dir(dataset, protocol, RELEASED)

@@ -9,6 +9,7 @@ from epamnet.config import param_values as values_of, validate_params
 from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError
 from epamnet.dag import (
+    CLIPS_PARAMS,
     CROP_MERGE_PARAMS,
     CROP_PARAMS,
     POSE_EXTRACT_PARAMS,
@@ -18,11 +19,15 @@ from epamnet.dag import (
     pose_extract_inputs,
     pose_inputs,
     pose_params,
+    released_file,
+    released_params,
+    released_runs,
     report_inputs,
     report_outputs,
     runs,
     splits_inputs,
     splits_params,
+    train_inputs,
     train_params,
 )
 from epamnet.layout import EVAL_FILES, TRAIN_FILES, Layout
@@ -42,6 +47,8 @@ STREAMS = ["pose", "rgb", "fusion"]
 THREADS = PARAMS.runtime.threads
 #: (dataset, protocol) pairs the pipeline trains and evaluates.
 RUNS = runs(PARAMS)
+#: (dataset, protocol) pairs whose released EPAM-Net weights are evaluated (datasets.<d>.released).
+RELEASED_RUNS = released_runs(PARAMS)
 
 
 wildcard_constraints:
@@ -73,8 +80,7 @@ def prepared_inputs(dataset, stream):
     return [str(f) for f in files]
 
 
-def fusion_inputs(dataset, protocol, stream):
-    """The fusion model's evaluation also depends on the streams it was built from."""
-    if stream != "fusion":
-        return []
-    return [str(LAYOUT.model_file(dataset, protocol, s)) for s in ("pose", "rgb")]
+def start_inputs(dataset, protocol, stream):
+    """The checkpoints a training starts from (train.<stream>.init, or the fusion's two streams);
+    the evaluation of that training depends on them too."""
+    return list(train_inputs(PARAMS, dataset, protocol, stream))

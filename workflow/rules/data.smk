@@ -56,6 +56,8 @@ rule clips:
         skeletons=str(LAYOUT.skeletons("{dataset}")),
     output:
         directory(str(LAYOUT.clips("{dataset}"))),
+    params:
+        values=param_values(CLIPS_PARAMS),
     wildcard_constraints:
         dataset="|".join(CLIP_DATASETS) or "(?!)",
     log:

@@ -5,7 +5,7 @@ rule evaluate:
     input:
         code=stage_code("evaluate"),
         prepared=lambda w: prepared_inputs(w.dataset, w.stream),
-        fusion_inputs=lambda w: fusion_inputs(w.dataset, w.protocol, w.stream),
+        start=lambda w: start_inputs(w.dataset, w.protocol, w.stream),
         model=str(LAYOUT.model_file("{dataset}", "{protocol}", "{stream}")),
         trained=str(LAYOUT.train_metrics("{dataset}", "{protocol}", "{stream}")),
     output:
@@ -19,3 +19,22 @@ rule evaluate:
         "../../envs/torch.yaml"
     shell:
         "epamnet --log {log} evaluate --dataset {wildcards.dataset} --protocol {wildcards.protocol} --stream {wildcards.stream}"
+
+
+# The released EPAM-Net weights of a protocol (datasets.<dataset>.released), on the same test list.
+rule evaluate_released:
+    input:
+        code=stage_code("evaluate_released"),
+        prepared=lambda w: prepared_inputs(w.dataset, "fusion"),
+        weights=lambda w: released_file(PARAMS, w.dataset, w.protocol),
+    output:
+        [str(LAYOUT.released_eval_dir("{dataset}", "{protocol}") / name) for name in EVAL_FILES],
+    params:
+        values=param_values(lambda w: released_params(w.dataset)),
+    threads: THREADS
+    log:
+        "logs/evaluate_released/{dataset}-{protocol}.log",
+    conda:
+        "../../envs/torch.yaml"
+    shell:
+        "epamnet --log {log} evaluate-released --dataset {wildcards.dataset} --protocol {wildcards.protocol}"

@@ -1,10 +1,12 @@
-# Training: the two X-ShiftNet streams, then EPAM-Net initialised from both.
+# Training: the two X-ShiftNet streams, then EPAM-Net initialised from both (or each from
+# train.<stream>.init: a released or converted checkpoint).
 
 
 rule train_unimodal:
     input:
         code=stage_code("train_unimodal"),
         prepared=lambda w: prepared_inputs(w.dataset, w.stream),
+        init=lambda w: start_inputs(w.dataset, w.protocol, w.stream),
     output:
         [str(LAYOUT.train_dir("{dataset}", "{protocol}", "{stream}") / name) for name in TRAIN_FILES],
     wildcard_constraints:
@@ -24,8 +26,7 @@ rule train_fusion:
     input:
         code=stage_code("train_fusion"),
         prepared=lambda w: prepared_inputs(w.dataset, "fusion"),
-        pose=str(LAYOUT.model_file("{dataset}", "{protocol}", "pose")),
-        rgb=str(LAYOUT.model_file("{dataset}", "{protocol}", "rgb")),
+        start=lambda w: start_inputs(w.dataset, w.protocol, "fusion"),
     output:
         [str(LAYOUT.train_dir("{dataset}", "{protocol}", "fusion") / name) for name in TRAIN_FILES],
     params:

@@ -39,6 +39,7 @@ from epamnet.config.params import (
     json_schema,
     load_params,
     param_values,
+    read_params_file,
     validate_params,
 )
 from epamnet.config.synthetic import SyntheticSpec
@@ -81,6 +82,7 @@ __all__ = [
     "load_params",
     "paper_spec",
     "param_values",
+    "read_params_file",
     "spec_from_dict",
     "synthetic_spec",
     "validate_params",

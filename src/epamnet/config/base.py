@@ -17,13 +17,14 @@ messages read like those of single-value constraints.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Self
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from epamnet.errors import EpamnetError
+from epamnet.errors import EpamnetError, did_you_mean
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -33,8 +34,10 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 #: A non-empty sequence of positive integers; a YAML list becomes a tuple (its items stay strict).
 PositiveInts = Annotated[tuple[PositiveInt, ...], Field(min_length=1, strict=False)]
 
-#: The message of a key that no model declares.
+#: The message of a key that no model declares (a close known key is suggested after it).
 UNKNOWN_KEY = "unknown setting; remove the unknown key or fix its spelling"
+#: Known keys listed in that message when there are no more than this many and none is close.
+MAX_LISTED_KEYS = 12
 
 
 class Strict(BaseModel):
@@ -56,7 +59,7 @@ class Spec(Strict):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise settings_error(exc, type(self).where) from None
+            raise settings_error(exc, type(self).where, model=type(self)) from None
 
     # Marked as pydantic's own __init__ (as pydantic's RootModel does): this one only
     # translates errors, so validation inside other models and model_validate() need not
@@ -69,7 +72,7 @@ class Spec(Strict):
         try:
             return cls.model_validate(dict(values))
         except ValidationError as exc:
-            raise settings_error(exc, cls.where) from None
+            raise settings_error(exc, cls.where, model=cls) from None
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied, validated like a new object."""
@@ -103,10 +106,53 @@ def error_key(err: ErrorDetails, where: str = "", *, brackets: bool = False) -> 
     return key or "(top level)"
 
 
-def error_problem(err: ErrorDetails) -> str:
-    """What is wrong, in lower case, with the offending value when it is a plain one."""
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The settings model an annotation holds (``Model``, ``Model | None``, ``list[Model]``...)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
+
+
+def known_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys the settings model at ``loc`` inside ``model`` declares ([] if there is none)."""
+    for part in loc:
+        if isinstance(part, int):  # an item of a list: the model is the item type's
+            continue
+        field = model.model_fields.get(part)
+        sub = _model_in(field.annotation) if field is not None else None
+        if sub is None:
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+def _allowed_values(err: ErrorDetails) -> list[str]:
+    """The values a Literal accepts, from pydantic's ``expected`` text (``"'a', 'b' or 'c'"``)."""
+    return re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", "")))
+
+
+def _unknown_key(err: ErrorDetails, model: type[BaseModel] | None) -> str:
+    """An unknown key's problem: the closest declared key, else the keys declared there."""
+    loc = list(err.get("loc", ())) or [""]
+    keys = known_keys(model, loc[:-1]) if model is not None else []
+    if hint := did_you_mean(loc[-1], keys):
+        return f"unknown setting{hint} (or remove the unknown key)"
+    listed = f" (known keys here: {', '.join(keys)})" if 0 < len(keys) <= MAX_LISTED_KEYS else ""
+    return f"{UNKNOWN_KEY}{listed}"
+
+
+def error_problem(err: ErrorDetails, model: type[BaseModel] | None = None) -> str:
+    """What is wrong, in lower case, with the offending value when it is a plain one.
+
+    ``model``: the model that was validated; with it an unknown key gets the closest
+    key it declares at that place as a suggestion (``did you mean 'epochs'?``). A value
+    outside a fixed set gets the closest allowed value.
+    """
     if err.get("type") == "extra_forbidden":
-        return UNKNOWN_KEY
+        return _unknown_key(err, model)
     msg = err.get("msg", "") or "invalid value"
     if err.get("type") == "value_error":  # a validator's ValueError: its message shows the value
         return msg.removeprefix("Value error, ")
@@ -115,6 +161,8 @@ def error_problem(err: ErrorDetails) -> str:
         return msg
     got = err.get("input")
     shown = "" if isinstance(got, (dict, list, BaseModel)) or got is None else f" (got {got!r})"
+    if err.get("type") == "literal_error" and isinstance(got, str):
+        shown += did_you_mean(got, _allowed_values(err))
     return f"{msg}{shown}"
 
 
@@ -123,15 +171,20 @@ def _more(exc: ValidationError) -> str:
     return f" (and {n - 1} more)" if n > 1 else ""
 
 
-def format_error(exc: ValidationError, where: str = "") -> str:
-    """``<key>: <problem>`` for the first error of ``exc`` (and how many more there are)."""
+def format_error(exc: ValidationError, where: str = "", model: type[BaseModel] | None = None) -> str:
+    """``<key>: <problem>`` for the first error of ``exc`` (and how many more there are).
+
+    ``model``: the model ``exc`` comes from, to suggest the closest key for an unknown one.
+    """
     err = exc.errors()[0]
-    return f"{error_key(err, where)}: {error_problem(err)}{_more(exc)}"
+    return f"{error_key(err, where)}: {error_problem(err, model)}{_more(exc)}"
 
 
-def settings_error(exc: ValidationError, where: str = "", source: str = "") -> EpamnetError:
+def settings_error(
+    exc: ValidationError, where: str = "", source: str = "", model: type[BaseModel] | None = None
+) -> EpamnetError:
     """The one-line :class:`EpamnetError` for ``exc``; ``source`` (a file name) leads it."""
-    line = format_error(exc, where)
+    line = format_error(exc, where, model)
     return EpamnetError(f"{source}: {line}" if source else line)
 
 

@@ -268,7 +268,7 @@ def spec_from_dict(
         err = exc.errors()[0]
         key = error_key(err, where, brackets=True)
         if err.get("type") == "extra_forbidden":
-            raise EpamnetError(f"params.yaml: {key} is an {error_problem(err)}") from None
+            raise EpamnetError(f"params.yaml: {key} is an {error_problem(err, ModelOverrides)}") from None
         raise EpamnetError(f"params.yaml: {key} is invalid: {error_problem(err)}") from None
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from epamnet.config.base import (
     Fraction,
@@ -33,6 +33,7 @@ from epamnet.config.base import (
     PositiveInt,
     Strict,
     nested_rule_error,
+    rule_error,
     settings_error,
 )
 from epamnet.config.model import (
@@ -43,6 +44,7 @@ from epamnet.config.model import (
     spec_from_dict,
     synthetic_spec,
 )
+from epamnet.config.recipes import Recipe, apply_recipe, recipe_keys, written_keys
 from epamnet.config.synthetic import SyntheticSpec
 from epamnet.config.train import TrainConfig, TrainOverrides, TrainSettings
 from epamnet.datasets import PROTOCOLS
@@ -64,11 +66,28 @@ class Paths(Strict):
 
 
 class DatasetEntry(Strict):
-    """How one dataset is obtained and evaluated."""
+    """How one dataset is obtained and evaluated.
+
+    ``released``: protocol -> the released EPAM-Net checkpoint of that protocol (a path, or a
+    file name under ``paths.downloads``); each is evaluated beside the trained streams and
+    reported as its own row, "released weights".
+    """
 
     source: Source = "synthetic"
     protocols: list[str]
     skeletons: SkeletonSource = "provided"
+    released: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _released_protocols(self) -> DatasetEntry:
+        for protocol in self.released:
+            if protocol not in self.protocols:
+                raise rule_error(
+                    f"released.{protocol}",
+                    f"is not one of this dataset's protocols ({', '.join(self.protocols)}); "
+                    "add it to protocols or remove the entry",
+                )
+        return self
 
 
 class Ntu60Entry(DatasetEntry):
@@ -199,8 +218,9 @@ class Prepare(Strict):
 
 
 class Params(Strict):
-    """The whole of ``params.yaml``."""
+    """The whole of ``params.yaml``, with its recipe's values filled in (:mod:`epamnet.config.recipes`)."""
 
+    recipe: Recipe = "synthetic"  # synthetic | paper: every training value at once; written keys win
     paths: Paths = Field(default_factory=Paths)
     datasets: Datasets = Field(default_factory=Datasets)
     synthetic: Synthetic = Field(default_factory=Synthetic)
@@ -212,6 +232,20 @@ class Params(Strict):
     prepare: Prepare = Field(default_factory=Prepare)
     pose: Pose = Field(default_factory=Pose)
     runtime: Runtime = Field(default_factory=Runtime)
+
+    #: Dotted keys of ``model`` and ``train.*`` written in the parameter file itself.
+    _written: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _apply_recipe(cls, data: Any, handler: Any) -> Params:
+        # The recipe's values go in before validation, so that every reader (the stages, their
+        # params hashes, the Snakemake rule params) sees the effective settings.
+        if not isinstance(data, dict):
+            return handler(data)
+        params = handler(apply_recipe(data))
+        params._written = written_keys(data)
+        return params
 
     @model_validator(mode="after")
     def _protocols_known(self) -> Params:
@@ -240,6 +274,14 @@ class Params(Strict):
                 key = err["loc"][0] if err["loc"] else err.get("ctx", {}).get("key")
                 section = stream if getattr(getattr(self.train, stream), str(key), None) is not None else "common"
                 raise nested_rule_error(exc, f"train.{section}") from None
+        # The pose-only pipeline's random crop would move the heatmaps but not the RGB frames.
+        if (pipeline := self._train_values("fusion")["pose_pipeline"]) != "fusion":
+            section = "fusion" if self.train.fusion.pose_pipeline is not None else "common"
+            raise rule_error(
+                f"train.{section}.pose_pipeline",
+                f"the fusion stream cannot use {pipeline!r} (its crop moves the heatmaps, not the RGB frames); "
+                "set it under train.pose only and keep train.fusion.pose_pipeline: fusion",
+            )
         return self
 
     def _train_values(self, stream: str) -> dict[str, Any]:
@@ -253,6 +295,19 @@ class Params(Strict):
     def _model_overrides(self) -> dict[str, Any]:
         overrides = self.model.model_dump(exclude={"preset"}, exclude_none=True)
         return {k: v for k, v in overrides.items() if v != {}}
+
+    def origin(self, key: str) -> str:
+        """Where the effective value of a dotted ``model.*`` key, or of a ``train.<stream>.<key>``
+        setting of one stream, comes from: ``params.yaml``, ``recipe <name>`` or ``default``."""
+        parts = key.split(".")
+        candidates = [key]
+        if parts[0] == "train" and len(parts) == 3 and parts[1] != "common":
+            candidates = [key, f"train.common.{parts[2]}"]
+        if any(k in self._written for k in candidates):
+            return "params.yaml"
+        if any(k in recipe_keys(self.recipe) for k in candidates):
+            return f"recipe {self.recipe}"
+        return "default"
 
     def train_config(self, stream: str) -> TrainConfig:
         """Training settings of one stream: ``train.common`` with ``train.<stream>`` applied."""
@@ -288,23 +343,28 @@ def validate_params(data: Any, source: str | Path = "params.yaml") -> Params:
     try:
         return Params.model_validate(data)
     except ValidationError as exc:
-        raise settings_error(exc, source=str(source)) from None
+        raise settings_error(exc, source=str(source), model=Params) from None
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``path``."""
+def read_params_file(path: str | Path = "params.yaml") -> Any:
+    """The parsed YAML of ``path``, unvalidated; a missing file or bad syntax is a one-line error."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EpamnetError(f"{path}: parameter file not found; run from the project root or pass --params") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise EpamnetError(f"{path}: not valid YAML{where}; fix the syntax") from None
-    return validate_params(data, path)
+        problem = getattr(exc, "problem", None)
+        raise EpamnetError(f"{path}: not valid YAML{where}{f' ({problem})' if problem else ''}; fix the syntax") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``path``."""
+    return validate_params(read_params_file(path), path)
 
 
 def json_schema() -> dict[str, Any]:

@@ -4,10 +4,11 @@
   stored as ``RGB_VIDEO/<id>.avi``.
 * Each video has a label file ``<id>.txt`` with one row per action,
   ``label,start,end,confidence`` (label 1..51; frames 0-based, inclusive; confidence
-  1 or 2, ignored). Blank lines are allowed.
+  0, 1 or 2 in the real files, ignored). Blank lines are allowed. The real label set
+  has one row that cannot be a clip (:data:`KNOWN_BAD_ROWS`).
 * The ``clips`` stage cuts one clip per row, named ``<id>-A{label:02d}-N{k:02d}`` where
-  ``k`` is the 1-based position of the row after sorting by start frame. A clip's label
-  is ``label - 1`` and it inherits its video's split.
+  ``k`` is the 1-based position of the row after sorting by start frame (rows left out
+  as bad are not counted). A clip's label is ``label - 1`` and it inherits its video's split.
 * The protocols are the dataset's own files ``Split/cross-subject.txt`` (``xsub``) and
   ``Split/cross-view.txt`` (``xview``): a line ``Training videos:`` followed by a line of
   comma-separated ids, then ``Validataion videos:`` (sic; ``Validation`` is accepted too)
@@ -44,10 +45,17 @@ SPLIT_FOLDER = "Split"
 #: Protocol -> its file under ``Split/``.
 SPLIT_FILES: dict[str, str] = {"xsub": "cross-subject.txt", "xview": "cross-view.txt"}
 
-#: The camera views of every sequence, and those the dataset's cross-view file trains on
-#: (the splits stage reads the file; generated datasets write it from these).
+#: The camera views of every sequence, and those the dataset's cross-view file trains on:
+#: left and right train, middle tests (the splits stage reads the file; generated
+#: datasets write it from these).
 VIEWS: tuple[str, ...] = ("L", "M", "R")
-XVIEW_TRAIN_VIEWS: frozenset[str] = frozenset(("M", "R"))
+XVIEW_TRAIN_VIEWS: frozenset[str] = frozenset(("L", "R"))
+
+#: Rows of the real label files that cannot be cut into a clip, (video id, line) -> what
+#: is known about them. The clips stage refuses them unless prepare.on_sample_error is skip.
+KNOWN_BAD_ROWS: dict[tuple[str, int], str] = {
+    ("0043-L", 21): "a known defect of the real PKU-MMD labels: the same action in 0043-M/R ends near frame 5036",
+}
 
 #: The 51 action names, action id 1 first. They are in alphabetical order, as the dataset's
 #: Actions.xlsx numbers them; transcribed from the label strings of a public PKU-MMD code
@@ -147,30 +155,62 @@ def video_of(name: str) -> str:
     return parse_clip_name(name).video
 
 
-def read_label_file(path: str | Path) -> list[LabelRow]:
-    """Rows of a label file, in file order. Bad rows name the file and line number."""
+@dataclass(frozen=True)
+class BadRow:
+    """A label-file row that cannot become a clip: where it is, its text, what is wrong and the fix."""
+
+    path: Path
+    lineno: int
+    text: str
+    problem: str
+    fix: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.lineno}"
+
+    @property
+    def known(self) -> str | None:
+        """What :data:`KNOWN_BAD_ROWS` says about this row, if it is one of them."""
+        return KNOWN_BAD_ROWS.get((self.path.stem, self.lineno))
+
+
+def label_rows(path: str | Path) -> tuple[list[tuple[int, LabelRow]], list[BadRow]]:
+    """The rows of a label file with their line numbers, and the rows that are not valid."""
     path = Path(path)
-    rows = []
+    rows: list[tuple[int, LabelRow]] = []
+    bad: list[BadRow] = []
     for lineno, line in numbered_lines(path, "the label file", "check the PKU-MMD download"):
+        text = line.strip()
         fields = [f.strip() for f in line.split(",")]
         try:
             if len(fields) != 4:
-                raise ValueError(f"{len(fields)} fields")
+                raise ValueError(f"{len(fields)} fields, not 4")
             label, start, end, confidence = (int(f) for f in fields)
-        except ValueError:
-            raise file_error(
-                f"{path}:{lineno}",
-                f"bad row {line.strip()!r}",
-                "each row must be four integers label,start,end,confidence",
-            ) from None
-        if not 1 <= label <= NUM_CLASSES or start < 0 or end < start:
-            raise file_error(
-                f"{path}:{lineno}",
-                f"bad row {line.strip()!r}",
-                f"label must be 1..{NUM_CLASSES} and 0 <= start <= end",
-            )
-        rows.append(LabelRow(label, start, end, confidence))
-    return rows
+        except ValueError as exc:
+            detail = str(exc) if "fields" in str(exc) else "not all integers"
+            bad.append(BadRow(path, lineno, text, detail, "each row must be four integers label,start,end,confidence"))
+            continue
+        problem = None
+        if not 1 <= label <= NUM_CLASSES:
+            problem = f"label {label} is not 1..{NUM_CLASSES}"
+        elif start < 0:
+            problem = f"start frame {start} is negative"
+        elif end < start:
+            problem = f"it ends (frame {end}) before it starts (frame {start})"
+        if problem is not None:
+            bad.append(BadRow(path, lineno, text, problem, f"label must be 1..{NUM_CLASSES} and 0 <= start <= end"))
+            continue
+        rows.append((lineno, LabelRow(label, start, end, confidence)))
+    return rows, bad
+
+
+def read_label_file(path: str | Path) -> list[LabelRow]:
+    """Rows of a label file, in file order. The first bad row is an error naming the file and line number."""
+    rows, bad = label_rows(path)
+    if bad:
+        raise file_error(bad[0].where, f"bad row {bad[0].text!r}", bad[0].fix)
+    return [row for _, row in rows]
 
 
 def _ids(text: str, path: Path, lineno: int) -> list[str]:

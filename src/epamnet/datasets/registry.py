@@ -18,6 +18,8 @@ and these rules:
 
 * ``class_names(protocol, num_classes=None)``: the protocol's class list (labels index it);
 * ``video_relpath(frame_dir)``: the source video, relative to ``data/raw/<dataset>/``;
+* ``sample_name(name)``: a name as tools that name entries after the video file write it
+  (NTU: ``S001C001P001R001A001_rgb``) turned into the sample name (``S001C001P001R001A001``);
 * ``is_untrimmed(frame_dir)``: whether the name is an untrimmed video, not an action clip;
 * ``assign(frame_dir, protocol)``: ``'train'``, ``'val'``, ``'test'`` or ``None``;
 * ``label(frame_dir, protocol)``: the sample's label under the protocol, or ``None``;
@@ -40,7 +42,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from epamnet.datasets import DATASETS, PROTOCOLS, ntu, pku, toyota
-from epamnet.errors import EpamnetError
+from epamnet.errors import EpamnetError, did_you_mean
 
 __all__ = [
     "DISPLAY_NAME", "REPORTED_METRIC", "Dataset", "NtuDataset", "PkuDataset", "ToyotaDataset", "get_dataset",
@@ -76,7 +78,10 @@ class Dataset:
 
     def check_protocol(self, protocol: str) -> None:
         if protocol not in self.protocols:
-            raise EpamnetError(f"{self.name} has no protocol {protocol!r}; use one of {self.protocols}")
+            raise EpamnetError(
+                f"{self.name} has no protocol {protocol!r}; use one of {self.protocols}"
+                f"{did_you_mean(protocol, self.protocols)}"
+            )
 
     def class_names(self, protocol: str, num_classes: int | None = None) -> tuple[str, ...]:
         raise NotImplementedError
@@ -87,6 +92,18 @@ class Dataset:
 
     def video_relpath(self, frame_dir: str) -> str:
         return f"{self.video_folder}/{self.video_id(frame_dir)}{self.video_suffix}"
+
+    @property
+    def name_suffix(self) -> str:
+        """What a video file's stem adds to the sample name (NTU: ``_rgb`` of ``<name>_rgb.avi``; else none)."""
+        stem, dot, _ext = self.video_suffix.rpartition(".")
+        return stem if dot else ""
+
+    def sample_name(self, name: str) -> str:
+        """``name`` without :attr:`name_suffix`: mmaction2's ``ntu_pose_extraction.py`` names each entry
+        after its video file's stem (``S001C001P001R001A001_rgb``), the datasets' own files after the sample."""
+        suffix = self.name_suffix
+        return name[: -len(suffix)] if suffix and name.endswith(suffix) else name
 
     def is_untrimmed(self, frame_dir: str) -> bool:
         """Whether ``frame_dir`` names an untrimmed video (one the clips stage still has to cut)."""

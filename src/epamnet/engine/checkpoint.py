@@ -29,6 +29,7 @@ import torch
 
 from epamnet.errors import file_error
 from epamnet.io.atomic import atomic_path, atomic_write
+from epamnet.models.convert import load_weights_only
 
 logger = logging.getLogger(__name__)
 
@@ -61,12 +62,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint on the CPU with ``weights_only=True``; a damaged file is a one-line error."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # A file that is not one (text, truncated, refused objects) says what it is instead.
+        state = load_weights_only(path, "delete it to resume from the previous epoch's checkpoint")
     except FileNotFoundError:
         raise file_error(path, "checkpoint not found", "check the path") from None
-    except Exception as exc:  # truncated zip, bad pickle, ... all mean the same to the user
-        problem = f"corrupt or truncated checkpoint ({type(exc).__name__})"
-        raise file_error(path, problem, "delete it to resume from the previous epoch's checkpoint") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise file_error(path, "not an epamnet training checkpoint", "delete it or point to the right folder")
     return state

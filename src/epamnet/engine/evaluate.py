@@ -7,8 +7,11 @@ same as a single-process evaluation of the same weights.
 
 :func:`write_evaluation` writes a folder that DVC reads:
 
-- ``metrics.json``: flat ``top1``, ``top5``, ``mean_class_acc``, ``loss``, ``num_samples``,
-  ``num_classes`` (+ caller extras) for ``dvc metrics show``;
+- ``metrics.json``: only the numbers compared across runs, ``top1``, ``top5``,
+  ``mean_class_acc``, ``loss`` and ``num_samples``, so that ``dvc metrics show`` and
+  ``dvc exp show`` stay narrow;
+- ``evaluation.json``: what the numbers are about, ``mean_class_acc_definition``,
+  ``num_classes`` and the caller's facts (dataset, protocol, stream, source, ...);
 - ``confusion.csv``: long format ``actual,predicted,count`` over all class pairs;
 - ``predictions.csv``: ``sample,actual,predicted`` one row per sample, the input of
   ``dvc plots`` with the ``confusion`` template (x=actual, y=predicted), which counts rows;
@@ -24,7 +27,6 @@ import io
 import json
 import logging
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,14 +36,18 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
-from tqdm import tqdm
 
 from epamnet.engine import metrics as M
 from epamnet.engine.distributed import DistContext, all_gather_objects, current_context, shard_indices
 from epamnet.engine.tasks import Task
 from epamnet.io.atomic import atomic_path, write_text
+from epamnet.logs import progress
 
 logger = logging.getLogger(__name__)
+
+#: The numbers DVC compares, and the facts beside them (see the module docstring).
+METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
 
 
 @dataclass
@@ -74,17 +80,19 @@ class EvalResult:
     def num_samples(self) -> int:
         return int(self.labels.shape[0])
 
-    def summary(self) -> dict[str, float | int | str]:
-        """Flat metrics for metrics.json."""
+    def summary(self) -> dict[str, float | int]:
+        """The numbers of metrics.json (compared across runs and experiments)."""
         return {
             "top1": self.top1,
             "top5": self.top5,
             "mean_class_acc": self.mean_class_acc,
-            "mean_class_acc_definition": self.mean_class_definition,
             "loss": self.loss,
             "num_samples": self.num_samples,
-            "num_classes": self.num_classes,
         }
+
+    def details(self) -> dict[str, int | str]:
+        """What the numbers mean, for evaluation.json (not compared, so kept out of metrics.json)."""
+        return {"mean_class_acc_definition": self.mean_class_definition, "num_classes": self.num_classes}
 
 
 def _worker_init(worker_id: int) -> None:
@@ -139,9 +147,8 @@ def evaluate(
     scores: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     loss_sum = 0.0
-    show = ctx.is_main and sys.stderr.isatty()
     try:
-        for batch in tqdm(loader, desc=desc, disable=not show, leave=False):
+        for batch in progress(loader, desc, enabled=ctx.is_main, unit="batch"):
             with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
                 out = task.step(model, batch, device)
             scores.append(out.scores.float().cpu().numpy())
@@ -205,10 +212,11 @@ def write_evaluation(
     class_names: Sequence[str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write metrics.json, confusion.csv, predictions.csv, per_class.csv and scores.npz.
+    """Write metrics.json, evaluation.json, confusion.csv, predictions.csv, per_class.csv and scores.npz.
 
     ``sample_ids`` (e.g. frame_dir names) default to the dataset indices; ``extra``
-    adds flat keys to metrics.json (dataset, protocol, checkpoint, ...).
+    adds keys to evaluation.json (dataset, protocol, checkpoint, ...), never to
+    metrics.json, which holds only :meth:`EvalResult.summary`'s numbers.
     """
     out = Path(out_dir)
     n, c = result.num_samples, result.num_classes
@@ -219,7 +227,8 @@ def write_evaluation(
     if len(names) != c:
         raise ValueError(f"{len(names)} class names for {c} classes")
 
-    write_json(out / "metrics.json", {**result.summary(), **(extra or {})})
+    write_json(out / METRICS_FILE, result.summary())
+    write_json(out / EVALUATION_FILE, {**result.details(), **(extra or {})})
     write_csv(
         out / "confusion.csv",
         ["actual", "predicted", "count"],

@@ -14,7 +14,9 @@ node, as one SLURM job with N GPUs (``gpu: N`` in workflow/profiles/slurm).
 
 Logging: the workers get the command line without ``--log FILE``; the launcher copies
 their output (all ranks, as it comes) to its own stderr and to ``FILE``, so the stage's
-log is written by one process only.
+log is written by one process only. The workers' lines carry the stage's context and
+their rank (``[ntu60/xsub/pose rank 1]``, :mod:`epamnet.logs`); the lines torchrun
+itself prints get the launcher's context, so every line of the stage says whose it is.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from epamnet import logs
 from epamnet.errors import EpamnetError
 
 logger = logging.getLogger(__name__)
@@ -153,7 +156,10 @@ def maybe_relaunch(argv: Sequence[str], nproc: int) -> int | None:
         )
         with _forward_signals(proc):
             assert proc.stdout is not None
+            context = logs.label()
             for line in proc.stdout:
+                if context and f"[{context}" not in line:  # torchrun's own lines
+                    line = f"{logs.prefix()}{line}"
                 sys.stderr.write(line)
                 sys.stderr.flush()
                 for handler in files:

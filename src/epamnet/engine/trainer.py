@@ -1,22 +1,25 @@
 """The training loop: one process or ``torchrun`` DDP, resumable, deterministic on CPU.
 
-``train(task, model, train_set, val_set, cfg, out_dir)`` runs ``cfg.epochs`` epochs of
+``train(task, model, train_set, val_set, cfg, out_dir, test_set=None)`` runs ``cfg.epochs`` epochs of
 SGD with a per-iteration cosine schedule and writes, from rank 0 only:
 
 - ``out_dir/checkpoints/epoch_{k:03d}.pt`` and ``last.pt`` after every epoch (see
   :mod:`epamnet.engine.checkpoint`); the newest ``cfg.keep_checkpoints`` plus the
   selected epoch are kept;
 - ``out_dir/metrics.csv``: one row per epoch (``epoch, lr, train_loss, train_top1,
-  val_top1, val_mean_class_acc, time``; the two ``val_`` columns only with a validation
-  set; ``lr`` is the rate at the epoch's first iteration, ``time`` its wall seconds);
+  val_top1, val_mean_class_acc, test_top1, test_mean_class_acc, time``; the two ``val_``
+  columns only with a validation set, the two ``test_`` ones only with ``test_set``; ``lr`` is the rate at the epoch's first iteration, ``time`` its wall seconds);
   for ``dvc plots`` with ``x: epoch``;
 - ``out_dir/metrics.json``: flat values of the selected epoch plus ``selected_epoch``,
-  ``selection`` and run facts, for ``dvc metrics show`` / ``dvc exp show``;
+  ``selection`` (plus ``selection_note``, a sentence, when it is the test split) and run facts, for ``dvc metrics show`` / ``dvc exp show``;
 - ``out_dir/model.pt``: the selected weights (a plain state dict, no ``module.``).
 
 Model selection: best validation top-1 (or mean class accuracy, ``cfg.selection``) when
 ``val_set`` is given, the earliest epoch on ties; otherwise the last epoch. Never pass
-a test split as ``val_set``: that is how the official "best" checkpoints were chosen.
+a test split as ``val_set``. The official protocol (how the released "best" checkpoints
+were chosen) is an explicit opt-in: ``cfg.selection`` ``test_top1``/``test_mean_class_acc``
+with ``test_set``, evaluated after every epoch; a warning says so once per training, and
+metrics.json carries :data:`~epamnet.config.train.TEST_SELECTION_NOTE`.
 
 Determinism: every epoch reseeds torch/NumPy/Python from ``(seed, epoch, rank)``, the
 sampler shuffles with ``seed + epoch``, and DataLoader workers are seeded from the same
@@ -30,7 +33,6 @@ import contextlib
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,9 +44,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm import tqdm
 
-from epamnet.config.train import RESUME_FREE_KEYS, RESUME_WARN_KEYS, TrainConfig
+from epamnet.config.train import (
+    RESUME_FREE_KEYS,
+    RESUME_WARN_KEYS,
+    TEST_SELECTION_NOTE,
+    TrainConfig,
+    selects_on_test,
+)
 from epamnet.engine import checkpoint as ckpt
 from epamnet.engine.distributed import (
     DistContext,
@@ -61,11 +68,14 @@ from epamnet.engine.schedule import build_optimizer, build_scheduler
 from epamnet.engine.tasks import Task
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_write
+from epamnet.logs import eta_text, progress
 from epamnet.models.convert import check_state_dict
 
 logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "val_top1", "val_mean_class_acc", "time")
+# Written (before "time") only by a run with selection test_*, the official protocol.
+TEST_COLUMNS = ("test_top1", "test_mean_class_acc")
 
 
 @dataclass
@@ -76,7 +86,7 @@ class TrainResult:
     history: list[dict[str, float]]  # one row per epoch, as in metrics.csv
     metrics: dict[str, Any]  # the content of metrics.json
     selected_epoch: int
-    selection: str  # 'val_top1' | 'val_mean_class_acc' | 'last_epoch'
+    selection: str  # 'val_top1' | 'val_mean_class_acc' | 'last_epoch' | 'test_top1' | 'test_mean_class_acc'
     out_dir: Path
     resumed_from: int = 0  # epochs already done when this call started
     world_size: int = 1
@@ -156,6 +166,8 @@ def _summary(history: list[dict[str, float]], selection: str, cfg: TrainConfig, 
         "epochs_done": int(history[-1]["epoch"]),
         "epochs": cfg.epochs,
     }
+    if selects_on_test(selection):
+        out["selection_note"] = TEST_SELECTION_NOTE
     out.update({k: v for k, v in sel.items() if k not in ("epoch", "time", "lr")})
     out.update(
         {
@@ -172,7 +184,7 @@ def _fmt(value: float) -> str:
 
 
 def _write_metrics(out_dir: Path, history: list[dict[str, float]], summary: dict[str, Any]) -> None:
-    columns = [c for c in CSV_COLUMNS if c in history[0]]
+    columns = [c for c in (*CSV_COLUMNS[:-1], *TEST_COLUMNS, CSV_COLUMNS[-1]) if c in history[0]]
     write_csv(out_dir / "metrics.csv", columns, [[_fmt(row[c]) for c in columns] for row in history])
     write_json(out_dir / "metrics.json", summary)
 
@@ -274,8 +286,10 @@ def train(
     num_classes: int | None = None,
     mean_class_definition: MeanClassDefinition = "official",
     run_info: dict[str, Any] | None = None,
+    test_set: Dataset | None = None,
 ) -> TrainResult:
-    """Train ``model`` on ``train_set``; select on ``val_set`` (never the test split).
+    """Train ``model`` on ``train_set``; select on ``val_set`` (never the test split), or,
+    with ``cfg.selection`` ``test_*`` only, on ``test_set`` (the official protocol).
 
     Runs as one process, or as one rank of a ``torchrun`` job when RANK/WORLD_SIZE are
     set (the process group is created and destroyed here unless the caller made one).
@@ -290,7 +304,8 @@ def train(
     try:
         with _deterministic(cfg.deterministic, ctx.device):
             return _train(
-                task, model, train_set, val_set, cfg, out_dir, ctx, resume, num_classes, mean_class_definition, run_info
+                task, model, train_set, val_set, cfg, out_dir, ctx, resume, num_classes, mean_class_definition, run_info,
+                test_set,
             )
     finally:
         shutdown_distributed(ctx)
@@ -308,6 +323,7 @@ def _train(
     num_classes: int | None,
     mean_class_definition: MeanClassDefinition,
     run_info: dict[str, Any] | None = None,
+    test_set: Dataset | None = None,
 ) -> TrainResult:
     device = ctx.device
     ckpt_dir = out_dir / "checkpoints"
@@ -316,7 +332,18 @@ def _train(
         raise EpamnetError(f"{out_dir}: the training set is empty; check the split lists")
     if val_set is not None and len(val_set) == 0:  # type: ignore[arg-type]
         raise EpamnetError(f"{out_dir}: the validation set is empty; pass none to select the last epoch")
-    selection = cfg.selection if val_set is not None else "last_epoch"
+    on_test = selects_on_test(cfg.selection)
+    if on_test and (test_set is None or len(test_set) == 0):  # type: ignore[arg-type]
+        raise EpamnetError(f"{out_dir}: selection {cfg.selection} needs the test set; pass test_set or select on validation")
+    if not on_test:
+        test_set = None  # never evaluated, let alone selected on, unless asked for
+    selection = cfg.selection if on_test or val_set is not None else "last_epoch"
+    if on_test and ctx.is_main:
+        logger.warning(
+            "train.selection is test: the epoch is selected on the TEST split (%s, the official protocol); "
+            "its test numbers are optimistic and not comparable to a validation-selected run",
+            cfg.selection,
+        )
     use_amp = cfg.amp and device.type == "cuda"
     if cfg.amp and not use_amp:
         logger.info("amp requested but training runs on %s: mixed precision is ignored", device)
@@ -392,8 +419,8 @@ def _train(
             cfg.epochs, iters, device, ctx.world_size, cfg.batch_size, lr, ", mixed precision" if use_amp else "",
         )
 
-    show_bar = ctx.is_main and sys.stderr.isatty()
     params = [p for p in model.parameters() if p.requires_grad]
+    run_start = time.perf_counter()  # elapsed and ETA count this call's epochs only (not those resumed)
     for epoch in range(start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         seed_everything(derive_seed(cfg.seed, epoch, ctx.rank))
@@ -404,7 +431,7 @@ def _train(
         net.train()
         epoch_lr = optimizer.param_groups[0]["lr"]
         stats = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, count
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", disable=not show_bar, leave=False)
+        bar = progress(loader, f"epoch {epoch}/{cfg.epochs}", enabled=ctx.is_main, unit="batch")
         for batch in bar:
             with torch.autocast(device.type, enabled=use_amp):
                 out = task.step(net, batch, device)
@@ -424,7 +451,7 @@ def _train(
                     torch.tensor(float(b), dtype=torch.float64, device=device),
                 ]
             )
-            if show_bar:
+            if not bar.disable:
                 bar.set_postfix(loss=f"{out.loss.item():.4f}")
         loss_sum, correct, count = all_reduce_sum(ctx, stats).tolist()
         row: dict[str, float] = {"epoch": epoch, "lr": epoch_lr, "train_loss": loss_sum / count, "train_top1": correct / count}
@@ -442,6 +469,15 @@ def _train(
             )
             row["val_top1"] = res.top1
             row["val_mean_class_acc"] = res.mean_class_acc
+        if test_set is not None:
+            res = evaluate(
+                task, model, test_set,
+                batch_size=cfg.eval_batch_size or cfg.batch_size, device=device, num_classes=num_classes,
+                num_workers=cfg.num_workers, ctx=ctx, mean_class_definition=mean_class_definition,
+                amp=use_amp, desc=f"test {epoch}",
+            )
+            row["test_top1"] = res.top1
+            row["test_mean_class_acc"] = res.mean_class_acc
         row["time"] = round(time.perf_counter() - t0, 3)
         history.append(row)
         selected = history[_select(history, selection)]["epoch"]
@@ -472,7 +508,10 @@ def _train(
             msg = f"epoch {epoch}/{cfg.epochs}: lr {epoch_lr:.4g}, train loss {row['train_loss']:.4f}, top-1 {row['train_top1']:.4f}"
             if val_set is not None:
                 msg += f", val top-1 {row['val_top1']:.4f}, val mean class acc {row['val_mean_class_acc']:.4f}"
-            logger.info("%s, %.1fs (selected epoch %d)", msg, row["time"], selected)
+            if test_set is not None:
+                msg += f", test top-1 {row['test_top1']:.4f}, test mean class acc {row['test_mean_class_acc']:.4f}"
+            eta = eta_text(epoch - start, cfg.epochs - start, time.perf_counter() - run_start)
+            logger.info("%s, %.1fs, %s (selected epoch %d)", msg, row["time"], eta, selected)
         barrier(ctx)
 
     summary = _summary(history, selection, cfg, ctx.world_size)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from epamnet.datasets import DATASETS
+from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.skeleton import load_annotations
 from epamnet.pose.estimator import CHECKPOINT_URL
@@ -31,8 +33,28 @@ class Skeleton:
     source: str  # 'mmpose HRNet-W32 (...)' or 'FILE (entry NAME)'
 
 
-def read_skeleton(path: Path, video: Path, skeleton_id: str | None = None) -> Skeleton:
-    """The entry of ``video`` in an mmaction2-format file: ``skeleton_id``, the only one, or the one named like it."""
+#: ``--force-skeletons``: how the refusal of an entry named after another video says to override it.
+FORCE_HINT = "or pass --force-skeletons to use it anyway"
+
+
+def _name_forms(name: str) -> set[str]:
+    """``name`` and its sample name: a video file's stem may carry a suffix its entry lacks, or the
+    other way round (NTU's ``<name>_rgb.avi``; mmaction2's ``ntu_pose_extraction.py`` keeps it)."""
+    return {name} | {get_dataset(d).sample_name(name) for d in DATASETS}
+
+
+def names_match(frame_dir: str, video: Path) -> bool:
+    """Whether the entry ``frame_dir`` is named like ``video`` (its file stem), suffixes aside."""
+    return bool(_name_forms(str(frame_dir)) & _name_forms(video.stem))
+
+
+def read_skeleton(path: Path, video: Path, skeleton_id: str | None = None, *, force: bool = False) -> Skeleton:
+    """The entry of ``video`` in an mmaction2-format file: ``skeleton_id``, the one named like it, or the only one.
+
+    The entry must be named like the video (its file stem; NTU's ``_rgb`` suffix aside):
+    keypoints of another video give a confident but meaningless answer. ``force`` uses a
+    differently named entry anyway (with a warning).
+    """
     anns = load_annotations(path)
     if not anns:
         raise file_error(path, "holds no skeleton annotations", "pass a file with the video's skeletons")
@@ -43,18 +65,32 @@ def read_skeleton(path: Path, video: Path, skeleton_id: str | None = None) -> Sk
             raise file_error(path, f"has no entry {skeleton_id!r} (it has {len(anns)}, e.g. {first})",
                              "pass one of its frame_dir names to --skeleton-id")
         ann = by_name[skeleton_id]
-    elif len(anns) == 1:
-        ann = anns[0]
+        chosen = f"entry {skeleton_id!r} (--skeleton-id)"
     else:
-        stem = video.stem
-        found = [by_name[name] for name in (stem, stem.removesuffix("_rgb")) if name in by_name]
-        if not found:
+        found = sorted((name != video.stem, name) for name in by_name if names_match(name, video))  # exact first
+        if found:
+            ann = by_name[found[0][1]]
+            chosen = ""
+        elif len(anns) == 1:
+            ann = anns[0]
+            chosen = f"its only entry, {str(ann['frame_dir'])!r},"
+        else:
             raise file_error(
-                path, f"holds {len(anns)} annotations and none is named {stem!r}",
+                path, f"holds {len(anns)} annotations and none is named {video.stem!r}",
                 "pick the video's entry with --skeleton-id FRAME_DIR",
             )
-        ann = found[0]
-    return Skeleton(dict(ann), f"{path} (entry {ann['frame_dir']})")
+    name = str(ann["frame_dir"])
+    if not names_match(name, video):
+        if not force:
+            raise file_error(
+                path,
+                f"{chosen} is the skeleton of another video than {video.name} (names differ), and keypoints of "
+                "another video give a confident but meaningless answer",
+                f"pass the skeletons of {video.name} (an entry named {video.stem!r}), {FORCE_HINT}",
+            )
+        logger.warning("predict: --force-skeletons: using entry %r of %s for %s, which is named differently",
+                       name, path, video.name)
+    return Skeleton(dict(ann), f"{path} (entry {name})")
 
 
 def check_pose_inputs(opts: PoseSettings) -> None:

@@ -1,8 +1,9 @@
 """Skeleton annotation files (mmaction2 / PoseC3D format), read without executing code.
 
-An annotation file is a pickle holding either a list of annotation dicts, or (the NTU
-files mmaction2 publishes) a dict ``{"split": {name: [frame_dir, ...]}, "annotations":
-[...]}``. Each annotation has ``frame_dir`` (str), ``label`` (int, -1 when unknown),
+An annotation file is a pickle holding a list of annotation dicts, a dict ``{"split":
+{name: [frame_dir, ...]}, "annotations": [...]}`` (the NTU files mmaction2 and pyskl
+publish), or one annotation dict on its own (what mmaction2's
+``tools/data/skeleton/ntu_pose_extraction.py`` writes for each video). Each annotation has ``frame_dir`` (str), ``label`` (int, -1 when unknown),
 ``img_shape`` and ``original_shape`` ((h, w)), ``total_frames`` (int), ``keypoint``
 (M x T x V x 2) and ``keypoint_score`` (M x T x V); see docs/pipeline.md.
 
@@ -62,6 +63,18 @@ PICKLE_PROTOCOL = 5
 PROGRESS_MIN_BYTES = 64 * 1024 * 1024
 
 _FIX = "the file is not in the mmaction2 skeleton annotation format (docs/pipeline.md); re-download or regenerate it"
+
+#: What a refused global says about the file, by the library it comes from (the first
+#: part of its module): pickles of these libraries are ordinary files of another kind.
+_OTHER_KINDS: dict[str, str] = {
+    "torch": "PyTorch tensors, as a results file (e.g. mmaction2's `tools/test.py --dump`) or a checkpoint holds",
+    "mmengine": "OpenMMLab objects (data samples, configs), as a results file or a checkpoint holds",
+    "mmcv": "OpenMMLab objects (data samples, configs), as a results file or a checkpoint holds",
+    "mmaction": "OpenMMLab objects (data samples, configs), as a results file or a checkpoint holds",
+    "mmpose": "OpenMMLab objects (pose data samples), as mmpose's results hold",
+    "mmdet": "OpenMMLab objects (detection data samples), as mmdet's results hold",
+    "pandas": "a pandas table",
+}
 
 
 class ForbiddenGlobal(pickle.UnpicklingError):
@@ -228,18 +241,20 @@ def _unpickle(path: Path) -> Any:
         raise file_error(path, "is a folder, not an annotation file", "point to the .pkl file inside it")
     if path.stat().st_size == 0:
         raise file_error(path, "is empty", "re-download or regenerate it")
+    with open(path, "rb") as fh:
+        if fh.read(4) == b"PK\x03\x04":  # torch.save's zip archive (checkpoints, saved tensors), not a pickle
+            raise file_error(
+                path, "is a zip archive, as torch.save writes checkpoints and tensors, not a skeleton annotation pickle",
+                "pass the skeleton annotation file: a pickle of a list of dicts with numpy keypoint arrays "
+                "(docs/pipeline.md)",
+            )
     progress = _Progress("reading", path, path.stat().st_size)
     try:
         with open(path, "rb", buffering=1 << 20) as fh:
             obj = SafeUnpickler(_ProgressReader(fh, progress) if progress.enabled else fh).load()
             trailing = fh.read(1)
     except ForbiddenGlobal as exc:
-        raise file_error(
-            path,
-            f"refuses to load: the pickle references {exc.qualname}, which a skeleton annotation file never contains",
-            "the file is not an annotation file or was tampered with: do not open it with plain pickle, "
-            "get it again from its source or regenerate it",
-        ) from None
+        raise _refusal(path, exc.qualname) from None
     except EOFError:
         raise file_error(path, "ends in the middle of the pickle (truncated)", "re-download or regenerate it") from None
     except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError,
@@ -255,10 +270,36 @@ def _unpickle(path: Path) -> Any:
     return obj
 
 
+def _refusal(path: Path, qualname: str) -> EpamnetError:
+    """The one-line refusal of a pickle that names ``qualname``: what the file probably is, and what to do."""
+    said = f"refuses to load: the pickle references {qualname}, which a skeleton annotation file never contains"
+    kind = _OTHER_KINDS.get(qualname.split(".", 1)[0])
+    if kind is not None:
+        return file_error(
+            path, f"{said}; it holds {kind}, not skeleton annotations (nothing in it was run)",
+            "pass the skeleton annotation file instead: a list of dicts with numpy keypoint arrays (docs/pipeline.md)",
+        )
+    return file_error(
+        path, f"{said} (nothing in it was run)",
+        "it is another kind of file, or one made to run code when unpickled: do not open it with plain pickle; "
+        "pass a skeleton annotation file, got again from its source or regenerated",
+    )
+
+
+def _a(name: str) -> str:
+    """``name`` with its indefinite article: ``an int``, ``a str``."""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _is_single_annotation(obj: Mapping[Any, Any]) -> bool:
+    """A dict that is one annotation itself (it has a ``frame_dir`` or ``keypoint``), not a file-level dict."""
+    return "annotations" not in obj and ("frame_dir" in obj or "keypoint" in obj)
+
+
 def _check_split(split: Any, path: Path) -> dict[str, list[str]]:
     """The NTU files' ``split``: a dict of split name -> list of frame_dir strings."""
     if not isinstance(split, Mapping):
-        raise file_error(path, f"'split' is a {type(split).__name__}, expected a dict of name -> [frame_dir, ...]", _FIX)
+        raise file_error(path, f"'split' is {_a(type(split).__name__)}, expected a dict of name -> [frame_dir, ...]", _FIX)
     out: dict[str, list[str]] = {}
     for name, members in split.items():
         if not isinstance(name, str) or not isinstance(members, (list, tuple)) or not all(
@@ -281,11 +322,16 @@ def load_annotation_file(
     path = Path(path)
     obj = _unpickle(path)
     split: dict[str, list[str]] | None = None
-    if isinstance(obj, Mapping):
+    if isinstance(obj, Mapping) and _is_single_annotation(obj):
+        # one video's annotation on its own, as mmaction2's ntu_pose_extraction.py writes it
+        logger.debug("%s: holds one annotation (not a list); reading it as a list of one", path)
+        annotations = [dict(obj)]
+    elif isinstance(obj, Mapping):
         if "annotations" not in obj:
             raise file_error(
                 path,
-                f"holds a dict without an 'annotations' key (keys: {sorted(map(str, obj))[:6]})",
+                f"holds a dict that is neither an annotation (no 'frame_dir') nor a file of them (no 'annotations'; "
+                f"keys: {sorted(map(str, obj))[:6]})",
                 _FIX,
             )
         annotations = obj["annotations"]
@@ -294,9 +340,12 @@ def load_annotation_file(
     elif isinstance(obj, list):
         annotations = obj
     else:
-        raise file_error(path, f"holds a {type(obj).__name__}, expected a list of annotations or a dict", _FIX)
+        raise file_error(
+            path, f"holds {_a(type(obj).__name__)}, expected a list of annotations, one annotation dict, "
+            "or a dict with 'annotations'", _FIX,
+        )
     if not isinstance(annotations, list):
-        raise file_error(path, f"'annotations' is a {type(annotations).__name__}, expected a list", _FIX)
+        raise file_error(path, f"'annotations' is {_a(type(annotations).__name__)}, expected a list", _FIX)
     if validate:
         validate_annotations(annotations, path, num_joints=num_joints)
     return annotations, split
@@ -386,15 +435,23 @@ def validate_annotation(ann: Any, source: str, *, num_joints: int | None = NUM_J
     ``keypoint_score`` a real-valued array of shape M x T x V. M may be 0 (no person).
     """
 
-    def bad(problem: str) -> EpamnetError:
+    def bad(problem: str, fix: str = _FIX) -> EpamnetError:
         where = source
         if isinstance(ann, Mapping) and isinstance(ann.get("frame_dir"), str):
             where = f"{source} (frame_dir {ann['frame_dir']!r})"
-        return file_error(where, problem, _FIX)
+        return file_error(where, problem, fix)
 
     if not isinstance(ann, Mapping):
-        raise bad(f"annotation is a {type(ann).__name__}, expected a dict")
+        raise bad(f"annotation is {_a(type(ann).__name__)}, expected a dict")
     missing = [k for k in REQUIRED_KEYS if k not in ann]
+    if missing and "keypoint" in missing and "raw_file" in ann:
+        # pyskl's Kinetics-400 files keep the keypoints of each video in separate "kpfiles"
+        raise bad(
+            f"annotation has no keypoint but raw_file {ann['raw_file']!r}: a Kinetics-style (pyskl) annotation "
+            "whose keypoints live in separate kpfiles, which this pipeline does not read",
+            "write each video's keypoint (M x T x 17 x 2) and keypoint_score (M x T x 17) into its entry, "
+            "or extract the skeletons with `epamnet pose-extract` (datasets.<name>.skeletons: mmpose)",
+        )
     if missing:
         raise bad(f"annotation lacks key(s) {', '.join(missing)}")
     if not isinstance(ann["frame_dir"], str) or not ann["frame_dir"]:
@@ -413,6 +470,11 @@ def validate_annotation(ann: Any, source: str, *, num_joints: int | None = NUM_J
     if not _is_real_array(score):
         raise bad(f"keypoint_score must be a numeric numpy array, got {_describe(score)}")
     if kp.ndim != 4 or kp.shape[3] != 2:
+        if "frame_inds" in ann:  # pyskl's compressed form: one row per detected person and frame
+            raise bad(
+                f"keypoint has shape {kp.shape} and the entry has frame_inds: a compressed (pyskl) annotation",
+                "decompress it to keypoint M x T x V x 2 and keypoint_score M x T x V (pyskl's DecompressPose) first",
+            )
         raise bad(f"keypoint must have shape M x T x V x 2, got {kp.shape}")
     if kp.shape[1] != int(total):
         raise bad(f"keypoint has {kp.shape[1]} frames (shape {kp.shape}) but total_frames is {int(total)}")
@@ -425,7 +487,7 @@ def validate_annotation(ann: Any, source: str, *, num_joints: int | None = NUM_J
 def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype}"
-    return f"a {type(value).__name__}"
+    return _a(type(value).__name__)
 
 
 __all__: list[str] = [

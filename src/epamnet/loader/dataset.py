@@ -13,6 +13,14 @@ follows the official fusion pipeline (spec section 4):
 4. pose -> ``V x Tp x Hh x Wh`` heatmaps; RGB -> decoded frames only at the needed indices,
    resized to ``rgb.size`` when the video differs, normalised to ``3 x Tr x S x S``.
 
+The pose stream alone can instead follow the official pose-only pipeline
+(:func:`pose_pipeline_config` ``"official_pose"``): compaction with ``allow_imgpad``;
+in train mode the short side resized to 64, a random resized crop (area 0.56-1, aspect
+3/4-4/3), then the heatmap size; in test mode straight to the heatmap size, as the
+official test pipeline. The crop is drawn after the flip decision, from the same
+per-sample generator. A dataset with RGB refuses it: it would crop the heatmaps but
+not the RGB frames.
+
 Items are dicts ``{"imgs", "heatmaps", "label", "index"}`` (only the streams the dataset
 has). Randomness (train mode) comes from a generator seeded by ``(seed, epoch, index)``,
 so a sample is the same whatever the number or order of workers; call
@@ -25,7 +33,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +42,17 @@ import torch
 from torch.utils.data import Dataset
 
 from epamnet.loader.heatmaps import SCORE_EPS, generate_heatmaps
-from epamnet.loader.pose_transforms import COCO_LEFT, COCO_RIGHT, compact_keypoints, flip_keypoints, resize_keypoints
+from epamnet.loader.pose_transforms import (
+    COCO_LEFT,
+    COCO_RIGHT,
+    Rng,
+    compact_keypoints,
+    crop_keypoints,
+    flip_keypoints,
+    random_resized_crop_box,
+    resize_keypoints,
+    short_side_shape,
+)
 from epamnet.loader.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames, resize_frames
 from epamnet.loader.sampling import TEST_SEED, rgb_indices, sample_frame_indices
 from epamnet.errors import file_error
@@ -59,6 +77,30 @@ class PoseClipConfig:
     allow_imgpad: bool = False  # fusion pipeline (MMCompact); the official pose-only one uses True
     left_kp: tuple[int, ...] = COCO_LEFT
     right_kp: tuple[int, ...] = COCO_RIGHT
+    # Train-mode random resized crop (official pose-only pipeline); None: no crop (fusion).
+    crop_area: tuple[float, float] | None = None  # area fraction range
+    crop_aspect: tuple[float, float] = (3 / 4, 4 / 3)  # w / h range (mmaction2's default)
+    crop_short_side: int = 64  # the short side is resized to this before cropping
+
+
+#: The pose pipelines a stream can follow (``train.<stream>.pose_pipeline``).
+POSE_PIPELINES = ("fusion", "official_pose")
+#: The official pose-only pipeline's crop area range (``RandomResizedCrop(area_range=...)``).
+OFFICIAL_POSE_CROP_AREA = (0.56, 1.0)
+
+
+def pose_pipeline_config(config: PoseClipConfig, pipeline: str) -> PoseClipConfig:
+    """``config`` as the pose pipeline ``pipeline`` runs it.
+
+    ``"fusion"``: unchanged (the official fusion pipeline). ``"official_pose"``: the
+    official pose-only one, compaction with ``allow_imgpad`` and, in train mode, the
+    random resized crop (``Resize(-1, 64)``, ``RandomResizedCrop(0.56-1)``, resize).
+    """
+    if pipeline == "fusion":
+        return config
+    if pipeline == "official_pose":
+        return replace(config, allow_imgpad=True, crop_area=OFFICIAL_POSE_CROP_AREA)
+    raise ValueError(f"pose pipeline must be one of {', '.join(POSE_PIPELINES)}, got {pipeline!r}")
 
 
 @dataclass(frozen=True)
@@ -79,11 +121,15 @@ def pose_clip(
     config: PoseClipConfig,
     *,
     flip: bool = False,
+    rng: Rng | None = None,
 ) -> np.ndarray:
     """Heatmap volume ``V x T x Hh x Wh`` of the frames ``indices`` of one annotation.
 
-    Runs decode (index), compact, resize to ``config.heatmap_size``, optional flip, and
-    heatmap generation. ``keypoint`` is ``M x total_frames x V x 2`` in ``img_shape`` pixels.
+    Runs decode (index), compact, [random resized crop], resize to ``config.heatmap_size``,
+    optional flip, and heatmap generation. ``keypoint`` is ``M x total_frames x V x 2`` in
+    ``img_shape`` pixels. The crop runs only when ``config.crop_area`` is set and ``rng``
+    (the sample's training draws) is given; without ``rng`` (test mode) the compacted
+    frame is resized directly, as the official test pipeline does.
     """
     kp = np.asarray(keypoint)[:, indices].astype(np.float32)
     score = np.asarray(keypoint_score)[:, indices].astype(np.float32)
@@ -95,7 +141,14 @@ def pose_clip(
         hw_ratio=config.hw_ratio,
         allow_imgpad=config.allow_imgpad,
     )
-    kp = resize_keypoints(compact.keypoint, compact.img_shape, config.heatmap_size)
+    kp, shape = compact.keypoint, compact.img_shape
+    if config.crop_area is not None and rng is not None:
+        scaled = short_side_shape(shape, config.crop_short_side)
+        kp = resize_keypoints(kp, shape, scaled)
+        box = random_resized_crop_box(scaled, rng, area_range=config.crop_area, aspect_ratio_range=config.crop_aspect)
+        kp = crop_keypoints(kp, box)
+        shape = (box[3] - box[1], box[2] - box[0])
+    kp = resize_keypoints(kp, shape, config.heatmap_size)
     if flip:
         kp, score = flip_keypoints(kp, score, config.heatmap_size[1], left=config.left_kp, right=config.right_kp)
     return generate_heatmaps(
@@ -151,6 +204,9 @@ class ClipDataset(Dataset):
             raise ValueError(f"seed must be >= 0, got {seed}")
         if pose is not None and rgb is not None and rgb.clip_len > pose.clip_len:
             raise ValueError(f"RGB clip ({rgb.clip_len}) must not be longer than the pose clip ({pose.clip_len})")
+        if pose is not None and rgb is not None and pose.crop_area is not None:
+            raise ValueError("the random resized crop is the pose-only pipeline's; it would crop the heatmaps "
+                             "but not the RGB frames (use the fusion pipeline with RGB)")
         self.pose, self.rgb = pose, rgb
         self.train, self.flip_ratio = train, flip_ratio
         self.seed, self.test_seed = seed, test_seed
@@ -211,25 +267,32 @@ class ClipDataset(Dataset):
 
     def frame_indices(self, index: int) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
         """``(pose_indices, rgb_indices, flip)`` of sample ``index`` (None for a missing stream)."""
+        return self._draws(index)[:3]
+
+    def _draws(
+        self, index: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None, bool, np.random.Generator | None]:
+        """:meth:`frame_indices` and the generator, advanced past them, for the later draws (the crop)."""
         total = int(self.annotations[index]["total_frames"])
         rng = self.sample_rng(index) if self.train else None
         first = self.pose.clip_len if self.pose is not None else self.rgb.clip_len  # type: ignore[union-attr]
         inds = sample_frame_indices(total, first, test_mode=not self.train, rng=rng, seed=self.test_seed)
         flip = bool(rng.random() < self.flip_ratio) if rng is not None else False
         if self.pose is None:
-            return None, inds, flip
+            return None, inds, flip, rng
         rgb_inds = None if self.rgb is None else rgb_indices(inds, self.rgb.clip_len)
-        return inds, rgb_inds, flip
+        return inds, rgb_inds, flip, rng
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         ann = self.annotations[index]
-        pose_inds, rgb_inds, flip = self.frame_indices(index)
+        pose_inds, rgb_inds, flip, rng = self._draws(index)
         item: dict[str, Any] = {"label": torch.tensor(self.samples[index][1], dtype=torch.long), "index": index}
         if self.pose is not None and pose_inds is not None:
             heatmaps = pose_clip(
-                ann["keypoint"], ann["keypoint_score"], tuple(ann["img_shape"]), pose_inds, self.pose, flip=flip
+                ann["keypoint"], ann["keypoint_score"], tuple(ann["img_shape"]), pose_inds, self.pose,
+                flip=flip, rng=rng,
             )
             item["heatmaps"] = torch.from_numpy(heatmaps)
         if self.rgb is not None and rgb_inds is not None:

@@ -1,9 +1,9 @@
-"""Keypoint transforms of the pose pipeline: compaction, resize and horizontal flip.
+"""Keypoint transforms of the pose pipeline: compaction, resize, random resized crop, flip.
 
 All functions are pure: they take keypoints ``M x T x V x 2`` (pixel x, y) and return
 new float32 arrays; the input is never modified. Missing points are ``(0, 0)``, as in
-the mmaction2 skeleton format: every transform leaves a zero coordinate at zero (it
-is tested per coordinate, as mmaction2 does).
+the mmaction2 skeleton format: every transform but the crop leaves a zero coordinate at
+zero (it is tested per coordinate, as mmaction2 does).
 
 - :func:`compact_keypoints` is mmaction2's ``PoseCompact`` (the official fork's
   ``MMCompact`` on keypoints only): one box around every non-zero point of all persons
@@ -20,10 +20,23 @@ is tested per coordinate, as mmaction2 does).
   flipped clip's heatmaps sit one heatmap pixel to the right of the mirrored heatmaps
   (4 RGB pixels at 56 vs 224). Both mmaction2 versions do this; we keep it so results
   stay comparable with theirs.
+- :func:`short_side_shape` is the size rule of ``Resize(scale=(-1, short))``
+  (``keep_ratio=True``): the short side becomes ``short``, each side rounded half up;
+  :func:`resize_keypoints` then scales the keypoints to it.
+- :func:`random_resized_crop_box` is mmaction2's ``RandomResizedCrop.get_crop_bbox``: up
+  to ``max_attempts`` candidate boxes of a random area fraction and (log-uniform) aspect
+  ratio, the first that fits placed at a random offset, else the centred square. The
+  draws come in mmaction2's order (all aspect ratios, all areas, then x and y offsets);
+  mmaction2 draws the offsets from Python's ``random``, which ``offset_rng`` can stand
+  in for, so the same random state gives the same box.
+- :func:`crop_keypoints` is ``RandomCrop._crop_kps``: every point, missing ``(0, 0)`` ones
+  included, is shifted by the box corner, exactly as mmaction2 does (a missing point so
+  lands outside the crop, where its score, normally 0, draws nothing anyway).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -149,3 +162,72 @@ def flip_keypoints(
     kp = kp[:, :, order]
     score = None if keypoint_score is None else np.asarray(keypoint_score)[:, :, order]
     return kp, score
+
+
+def short_side_shape(img_shape: tuple[int, int], short: int) -> tuple[int, int]:
+    """The ``(h, w)`` that ``Resize(scale=(-1, short))`` gives a frame of ``img_shape``."""
+    h, w = int(img_shape[0]), int(img_shape[1])
+    if min(h, w, short) <= 0:
+        raise ValueError(f"image sizes must be positive, got {img_shape} -> short side {short}")
+    scale = short / min(h, w)
+    return int(h * scale + 0.5), int(w * scale + 0.5)  # mmcv's rounding of each side
+
+
+#: A source of training draws: a NumPy Generator, or a RandomState (mmaction2's kind).
+Rng = np.random.Generator | np.random.RandomState
+
+
+def _randint_inclusive(rng: Rng, high: int) -> int:
+    """An integer in ``[0, high]`` (both ends, like ``random.randint(0, high)``)."""
+    if isinstance(rng, np.random.RandomState):
+        return int(rng.randint(high + 1))
+    return int(rng.integers(high + 1))
+
+
+def random_resized_crop_box(
+    img_shape: tuple[int, int],
+    rng: Rng,
+    *,
+    area_range: tuple[float, float] = (0.08, 1.0),
+    aspect_ratio_range: tuple[float, float] = (3 / 4, 4 / 3),
+    max_attempts: int = 10,
+    offset_rng: random.Random | None = None,
+) -> tuple[int, int, int, int]:
+    """A random crop box ``(x0, y0, x1, y1)`` inside a frame of ``img_shape`` ``(h, w)``.
+
+    Defaults are mmaction2's ``RandomResizedCrop``'s. ``rng`` draws the aspect ratios
+    and areas; the offsets come from ``offset_rng`` when given (mmaction2 uses Python's
+    ``random``), else from ``rng``.
+    """
+    low_area, high_area = area_range
+    low_ar, high_ar = aspect_ratio_range
+    if not 0 < low_area <= high_area <= 1:
+        raise ValueError(f"area_range must satisfy 0 < low <= high <= 1, got {area_range}")
+    if not 0 < low_ar <= high_ar:
+        raise ValueError(f"aspect_ratio_range must satisfy 0 < low <= high, got {aspect_ratio_range}")
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    h, w = int(img_shape[0]), int(img_shape[1])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image size must be positive, got {img_shape}")
+
+    aspect = np.exp(rng.uniform(np.log(low_ar), np.log(high_ar), size=max_attempts))
+    areas = rng.uniform(low_area, high_area, size=max_attempts) * (h * w)
+    crop_w = np.round(np.sqrt(areas * aspect)).astype(np.int32)
+    crop_h = np.round(np.sqrt(areas / aspect)).astype(np.int32)
+    for cw, ch in zip(crop_w.tolist(), crop_h.tolist(), strict=True):
+        if ch <= h and cw <= w:
+            if offset_rng is not None:
+                x0, y0 = offset_rng.randint(0, w - cw), offset_rng.randint(0, h - ch)
+            else:
+                x0, y0 = _randint_inclusive(rng, w - cw), _randint_inclusive(rng, h - ch)
+            return x0, y0, x0 + cw, y0 + ch
+    side = min(h, w)  # no candidate fits: the centred square
+    x0, y0 = (w - side) // 2, (h - side) // 2
+    return x0, y0, x0 + side, y0 + side
+
+
+def crop_keypoints(keypoint: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Re-express keypoints in the crop ``box`` ``(x0, y0, x1, y1)``: every point minus ``(x0, y0)``."""
+    kp = _check_keypoints(keypoint).astype(np.float32, copy=False)
+    return (kp - np.array(box[:2], dtype=np.float32)).astype(np.float32, copy=False)

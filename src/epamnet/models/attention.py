@@ -5,6 +5,13 @@
 (ECA-style) temporal map A_T computed from A_S itself; the output is A_S * A_T.
 :class:`SpatialTemporalAttention` is the official alternative ('spatial_temporal').
 Attribute names follow the official modules so released weights load by name.
+
+Initialisation is the official EPAM-Net model's (its ``init_weights``, which covers the
+attention; the backbones and heads then re-initialise themselves): every Conv3d and
+Conv1d Kaiming normal with ``mode="fan_out"``, ``nonlinearity="relu"`` (std
+``sqrt(2 / fan_out)``, fan_out = out channels x kernel size) and bias 0; BatchNorm
+weight 1 and bias 0; Linear normal with std 0.01 and bias 0. PyTorch's default would
+leave the 7x7 spatial conv at std ``1 / sqrt(3 fan_in)``, about a quarter of it.
 """
 
 from __future__ import annotations
@@ -13,6 +20,22 @@ import torch
 from torch import nn
 
 from epamnet.config.model import ModelSpec
+
+
+def init_attention_weights(module: nn.Module) -> None:
+    """Initialise ``module``'s layers as the official model's ``init_weights`` does (module doc)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv3d, nn.Conv1d)):
+            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:  # mmcv's _BatchNorm
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, mean=0.0, std=0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def channel_pool(x: torch.Tensor) -> torch.Tensor:
@@ -42,6 +65,7 @@ class CBAMSpatialEfficientTemporalAttention(nn.Module):
         super().__init__()
         self.spatial = SpatialConvBN(kernel)
         self.conv_temporal_attention = nn.Conv1d(1, 1, kernel_size=kernel, padding=kernel // 2, bias=False)
+        init_attention_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, _, _ = x.shape
@@ -64,6 +88,7 @@ class SpatialTemporalAttention(nn.Module):
         self.conv_sptial_attention = nn.Conv3d(1, 1, (1, 7, 7), padding=(0, 3, 3))  # official spelling
         self.fc1 = nn.Linear(frames, frames, bias=False)
         self.fc2 = nn.Linear(frames, frames, bias=False)
+        init_attention_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, _, _ = x.shape

@@ -19,7 +19,9 @@ a second for the paper model; throughput runs real forwards on the requested dev
 from __future__ import annotations
 
 import logging
+import os
 import platform
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -117,25 +119,49 @@ def count_model(spec: ModelSpec, num_classes: int) -> dict[str, dict[str, int]]:
     return out
 
 
+def cpu_load() -> float | None:
+    """The machine's 1-minute load average (None where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def measure_throughput(
-    model: nn.Module, spec: ModelSpec, device: str | torch.device, batch_size: int, iters: int, warmup: int = 2
-) -> float:
-    """Forward clips per second (eval mode, inference mode) after ``warmup`` untimed forwards."""
+    model: nn.Module, spec: ModelSpec, device: str | torch.device, batch_size: int, repeats: int, warmup: int = 2
+) -> dict[str, Any]:
+    """Forward clips per second (eval mode, inference mode): ``warmup`` untimed forwards, then
+    ``repeats`` forwards timed one by one; the median time gives ``clips_per_s``.
+
+    Also returns the fastest and slowest repeat as clips/s and the 1-minute load average
+    before and after, so a table can say how busy the machine was.
+    """
     device = torch.device(device)
     rgb_shape, pose_shape = input_shapes(spec, batch_size)
     imgs = torch.randn(rgb_shape, device=device)
     heatmaps = torch.rand(pose_shape, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    load_before = cpu_load()
+    times: list[float] = []
     with torch.inference_mode():
         for _ in range(warmup):
             model(imgs, heatmaps)
         sync()
-        start = time.perf_counter()
-        for _ in tqdm(range(iters), desc=f"throughput b={batch_size}", leave=False, disable=None):
+        for _ in tqdm(range(repeats), desc=f"throughput b={batch_size}", leave=False, disable=None):
+            start = time.perf_counter()
             model(imgs, heatmaps)
-        sync()
-        elapsed = time.perf_counter() - start
-    return batch_size * iters / elapsed
+            sync()
+            times.append(time.perf_counter() - start)
+    return {
+        "batch_size": batch_size,
+        "clips_per_s": batch_size / statistics.median(times),
+        "clips_per_s_min": batch_size / max(times),
+        "clips_per_s_max": batch_size / min(times),
+        "repeats": repeats,
+        "warmup": warmup,
+        "load_before": load_before,
+        "load_after": cpu_load(),
+    }
 
 
 def profile_epamnet(
@@ -148,8 +174,9 @@ def profile_epamnet(
 ) -> dict[str, Any]:
     """Params and multiply-adds per component at the spec's input sizes, and clips/s.
 
-    ``throughput_iters = 0`` skips the timing. Returns a JSON-able dict with
-    ``components`` (one row per entry of :data:`COMPONENTS`) and ``throughput``.
+    ``throughput_iters``: timed forwards per batch size, after ``warmup_iters`` untimed
+    ones (0 skips the timing). Returns a JSON-able dict with ``components`` (one row per
+    entry of :data:`COMPONENTS`) and ``throughput`` (:func:`measure_throughput` per batch size).
     """
     parts = count_model(spec, num_classes)
     components = []
@@ -173,15 +200,17 @@ def profile_epamnet(
         "device_name": _device_name(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
     }
     for row in components:
         logger.info("%s: %d params, %.3f G multiply-adds", row["component"], row["params"], row["gmacs"])
     if throughput_iters > 0:
         model = EPAMNet(spec, num_classes).to(device).eval()
         for bs in batch_sizes:
-            rate = measure_throughput(model, spec, device, bs, throughput_iters, warmup_iters)
-            logger.info("throughput batch %d on %s: %.2f clips/s", bs, device, rate)
-            result["throughput"].append({"batch_size": bs, "clips_per_s": rate, "iters": throughput_iters})
+            speed = measure_throughput(model, spec, device, bs, throughput_iters, warmup_iters)
+            logger.info("throughput batch %d on %s: %.2f clips/s (median of %d)", bs, device, speed["clips_per_s"],
+                        throughput_iters)  # fmt: skip
+            result["throughput"].append(speed)
     return result
 
 
@@ -202,6 +231,13 @@ CSV_COLUMNS = (
     "batch_size",
     "clips_per_s",
     "device",
+    "clips_per_s_min",
+    "clips_per_s_max",
+    "repeats",
+    "warmup",
+    "threads",
+    "load_before",
+    "load_after",
 )
 
 
@@ -209,7 +245,8 @@ def efficiency_frame(result: dict[str, Any]) -> pd.DataFrame:
     """The rows of ``efficiency.csv``, as text.
 
     One row per component (throughput columns empty), then one ``epam_net`` row per
-    measured batch size with ``batch_size``, ``clips_per_s`` and ``device`` filled.
+    measured batch size: ``clips_per_s`` (the median repeat), the fastest and slowest
+    repeat, how many, the warm-up forwards, torch's threads and the 1-minute load average.
     """
     empty = dict.fromkeys(CSV_COLUMNS, "")
     records = [
@@ -229,6 +266,13 @@ def efficiency_frame(result: dict[str, Any]) -> pd.DataFrame:
             "batch_size": str(t["batch_size"]),
             "clips_per_s": f"{t['clips_per_s']:.3f}",
             "device": result["device_name"],
+            "clips_per_s_min": f"{t['clips_per_s_min']:.3f}",
+            "clips_per_s_max": f"{t['clips_per_s_max']:.3f}",
+            "repeats": str(t["repeats"]),
+            "warmup": str(t["warmup"]),
+            "threads": str(result["threads"]),
+            "load_before": _load(t["load_before"]),
+            "load_after": _load(t["load_after"]),
         }
         for t in result["throughput"]
     ]
@@ -268,16 +312,51 @@ def _markdown(result: dict[str, Any]) -> str:
     ]
     if result["throughput"]:
         speeds = pd.DataFrame(
-            [[str(t["batch_size"]), f"{t['clips_per_s']:.2f}"] for t in result["throughput"]],
-            columns=["batch size", "clips/s"],
-        )
+            [[str(t["batch_size"]), f"{t['clips_per_s']:.2f}", f"{t['clips_per_s_min']:.2f}-{t['clips_per_s_max']:.2f}"]
+             for t in result["throughput"]],
+            columns=["batch size", "clips/s (median)", "slowest-fastest repeat"],
+        )  # fmt: skip
+        t0 = result["throughput"][0]
         lines += [
             "",
             (
                 f"Forward throughput on {result['device_name']} ({result['device']}, torch {result['torch']}, "
-                f"{result['threads']} threads), eval mode, after warm-up:"
+                f"{threads_label(result['threads'])}), eval mode: median of {t0['repeats']} timed forwards "
+                f"after {t0['warmup']} warm-up forwards, per batch size."
             ),
+            load_sentence(result),
             "",
-            markdown_table(speeds, "rr"),
+            markdown_table(speeds, "rrr"),
         ]
     return "\n".join(lines) + "\n"
+
+
+def threads_label(n: int) -> str:
+    """'1 thread', '2 threads'."""
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def _load(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def load_sentence(result: dict[str, Any]) -> str:
+    """How busy the machine was while timing: the 1-minute load average against its CPUs.
+
+    The machine counts as busy when other work (the load before timing) wanted at least half
+    a CPU more than the timing's threads left free; then speeds are lower and batch sizes
+    compare unevenly.
+    """
+    loads = [t[k] for t in result["throughput"] for k in ("load_before", "load_after") if t[k] is not None]
+    cpus = result.get("cpus")
+    if not loads or not cpus:
+        return "The machine's load was not recorded (no load average on this OS)."
+    before = result["throughput"][0]["load_before"]
+    span = f"{min(loads):.2f}-{max(loads):.2f}" if max(loads) - min(loads) >= 0.005 else f"{loads[0]:.2f}"
+    head = f"1-minute load average while timing: {span} on {cpus} CPUs"
+    if before is not None and before >= cpus - result["threads"] + 0.5:
+        return (
+            f"{head}: the machine was busy (other processes shared the CPUs), so these speeds are lower than on "
+            "an idle machine and the batch sizes may compare unevenly."
+        )
+    return f"{head}: the machine was otherwise idle."

@@ -19,6 +19,11 @@ path then fail, although inference with a top-down HRNet never uses either:
 Both act only when the real module cannot be found; with a real mmcv (with ops) or a
 real torchvision installed they do nothing. This module touches ``sys.modules`` only,
 the one process-wide registry the fixes need.
+
+Warnings: importing and building the pose stack warns about things inside mmengine,
+mmcv, mmpose and torch that a user of ``epamnet`` cannot act on (:data:`POSE_WARNINGS`).
+:func:`quiet_pose_warnings` hides exactly those, by message and module, while the
+stack is imported and the model built; any other warning still shows.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import importlib.util
 import logging
 import sys
 import types
+import warnings
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -134,21 +140,46 @@ def torchvision_placeholder() -> Iterator[bool]:
                 del sys.modules[name]
 
 
+#: (category, message regex, module regex) of the warnings the pose stack gives that a
+#: user cannot act on; each is matched by its text and by the module it is attributed to.
+POSE_WARNINGS: tuple[tuple[type[Warning], str, str], ...] = (
+    # mmengine imports pkg_resources (setuptools deprecates it); fixed upstream, not by us
+    (UserWarning, r"pkg_resources is deprecated as an API", r"mmengine\.utils\.package_utils"),
+    # mmpose finds its COCO metainfo in its own package (.mim) instead of the config's relative path
+    (UserWarning, r'The metainfo config file ".*" does not exist\. A matched config file', r"mmpose\.datasets\.datasets\.utils"),
+    # mmcv's transformer module re-exports an op that moved to mmcv.ops
+    (ImportWarning, r"``MultiScaleDeformableAttention`` has been moved", r"mmcv\.cnn\.bricks\.transformer"),
+    # torch deprecates TorchScript; mmcv and mmpose decorate functions with it at import time
+    (DeprecationWarning, r"`torch\.jit\.(script|interface)` is deprecated", r"torch\.jit\._script"),
+)
+
+
+@contextlib.contextmanager
+def quiet_pose_warnings() -> Iterator[None]:
+    """Hide :data:`POSE_WARNINGS` (only those) inside the block; the filters are restored after."""
+    with warnings.catch_warnings():
+        for category, message, module in POSE_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category, module=module)
+        yield
+
+
 def import_mmpose_apis() -> types.ModuleType:
-    """Import ``mmpose.apis`` with both gaps covered; return the module.
+    """Import ``mmpose.apis`` with both gaps covered and :data:`POSE_WARNINGS` hidden; return the module.
 
     Raises ImportError (unchanged) when mmpose itself or one of its real dependencies
     is missing; callers turn that into an install hint.
     """
     ensure_mmcv_ext()
-    with torchvision_placeholder():
+    with torchvision_placeholder(), quiet_pose_warnings():
         return importlib.import_module("mmpose.apis")
 
 
 __all__ = [
+    "POSE_WARNINGS",
     "ToPILImage",
     "ensure_mmcv_ext",
     "import_mmpose_apis",
     "mmcv_ops_available",
+    "quiet_pose_warnings",
     "torchvision_placeholder",
 ]

@@ -298,7 +298,9 @@ def build_estimator(
     stripped = strip_pretrained(cfg._cfg_dict)
     cfg.model.setdefault("test_cfg", {})
     cfg.model.test_cfg["flip_test"] = bool(flip_test)
-    with torch.random.fork_rng(devices=[]):
+    from epamnet.pose.compat import quiet_pose_warnings
+
+    with torch.random.fork_rng(devices=[]), quiet_pose_warnings():
         torch.manual_seed(seed)
         # cfg_options={} keeps init_model from touching init_cfg (we already did) and
         # checkpoint=None keeps it from calling mmengine's full-unpickling loader.

@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from epamnet.errors import EpamnetError
 from epamnet.io.shards import check_shard, merge_annotation_shards
 from epamnet.io.skeleton import save_annotations
 from epamnet.io.video import iter_frames
+from epamnet.logs import progress
 from epamnet.pose.estimator import (
     DEFAULT_CONFIG,
     NUM_KEYPOINTS,
@@ -209,7 +209,7 @@ def extract_shard(
                 estimator.flip_test)
     labels = labels or {}
     annotations = []
-    for name, path in tqdm(mine, desc=f"pose shard {shard:03d}", unit="video", disable=None):
+    for name, path in progress(mine, f"pose shard {shard}/{num_shards}", unit="video"):
         start = time.perf_counter()
         ann = extract_video(estimator, name, path, box_source, label=int(labels.get(name, -1)),
                             batch_size=settings.batch_size, max_persons=settings.max_persons)

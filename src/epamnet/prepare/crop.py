@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import cv2
-from tqdm import tqdm
 
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir, atomic_write, is_disk_full
@@ -37,6 +36,7 @@ from epamnet.io.shards import (
 )
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, iter_frames, video_info
+from epamnet.logs import progress
 from epamnet.prepare.global_box import (
     global_box,
     keypoints_to_crop,
@@ -147,7 +147,7 @@ def crop_sample(
     return new
 
 
-def _failure(frame_dir: str, path: Path, exc: BaseException) -> dict[str, str]:
+def _failure(frame_dir: str, path: Path | str, exc: BaseException) -> dict[str, str]:
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if not isinstance(exc, EpamnetError):
         reason = f"{type(exc).__name__}: {reason}"
@@ -193,10 +193,11 @@ def crop_shard(
     results: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     with atomic_dir(out_video_dir) as tmp_dir:
-        for ann in tqdm(mine, desc=f"crop shard {shard:03d}", unit="video", disable=None):
+        for ann in progress(mine, f"crop shard {shard}/{num_shards}", unit="video"):
             name = str(ann["frame_dir"])
-            src = Path(video_for(name))
+            src: Path | None = None  # None: the sample's video could not even be named
             try:
+                src = Path(video_for(name))
                 results.append(
                     crop_sample(
                         ann, src, tmp_dir / f"{name}.mp4",
@@ -204,15 +205,19 @@ def crop_shard(
                         codec=codec, filename=(rel_dir / f"{name}.mp4").as_posix(),
                     )
                 )
-            except (EpamnetError, cv2.error, OSError) as exc:
+            except MemoryError:
+                raise
+            except Exception as exc:  # every failure of one sample obeys on_error (a full disk aside)
                 if is_disk_full(exc):
                     raise  # not this sample's fault: stop whatever on_error says (atomic_dir names the output)
+                where = src if src is not None else f"{skeletons_path} (frame_dir {name!r})"
                 if on_error == "fail":
-                    if isinstance(exc, EpamnetError):
+                    if isinstance(exc, EpamnetError) and src is not None:
                         raise
-                    raise file_error(src, f"cropping {name} failed ({_failure(name, src, exc)['reason']})",
-                                     "check the video, or set prepare.on_sample_error: skip") from exc
-                failed.append(_failure(name, src, exc))
+                    what = "cropping" if src is not None else "finding the video of"
+                    raise file_error(where, f"{what} {name} failed ({_failure(name, where, exc)['reason']})",
+                                     "fix the sample, or set prepare.on_sample_error: skip to leave it out") from exc
+                failed.append(_failure(name, where, exc))
                 logger.warning("crop: skipped %s: %s", name, failed[-1]["reason"])
         with atomic_write(failures_path(out_pkl), "w") as fh:
             json.dump(failed, fh, indent=1)

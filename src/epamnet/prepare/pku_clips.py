@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tqdm import tqdm
 
@@ -32,18 +32,20 @@ from epamnet.datasets.pku import (
     LABEL_FOLDER,
     VIDEO_FOLDER,
     VIDEO_SUFFIX,
+    BadRow,
     LabelRow,
     format_clip_name,
+    label_rows,
     parse_video_id,
-    read_label_file,
 )
-from epamnet.datasets.textfiles import numbered_lines
 from epamnet.errors import EpamnetError, file_error
 from epamnet.io.atomic import atomic_dir
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, iter_frames, video_info
 
 logger = logging.getLogger(__name__)
+
+OnError = Literal["fail", "skip"]
 
 
 @dataclass(frozen=True)
@@ -64,19 +66,32 @@ class VideoPlan:
     labels: Path
     fps: float
     clips: tuple[ClipPlan, ...]
+    skipped: tuple[BadRow, ...] = ()  # rows left out (on_error='skip')
 
 
 def _row_text(row: LabelRow) -> str:
     return f"{row.label},{row.start},{row.end},{row.confidence}"
 
 
-def _row_lines(path: Path) -> list[int]:
-    """Line numbers of the rows :func:`read_label_file` returns (the lines that are not blank)."""
-    return [lineno for lineno, _ in numbered_lines(path, "the label file", "check the PKU-MMD download")]
+SKIP_FIX = "set prepare.on_sample_error: skip to leave the row out"
 
 
-def plan_video(raw_dir: Path, video_id: str, skeletons_path: Path) -> VideoPlan:
-    """Check one video's files and label rows (against the header frame count); name its clips."""
+def _bad_row(bad: BadRow, on_error: OnError) -> None:
+    """Refuse a bad row (``fail``), or report it once and go on without it (``skip``)."""
+    known = f"; {bad.known}" if bad.known else ""
+    if on_error == "fail":
+        raise file_error(bad.where, f"bad row {bad.text!r}: {bad.problem}{known}", f"{bad.fix}, or {SKIP_FIX}")
+    logger.warning("clips: %s: skipped row %r: %s%s (prepare.on_sample_error: skip)",
+                   bad.where, bad.text, bad.problem, known)
+
+
+def plan_video(raw_dir: Path, video_id: str, skeletons_path: Path, *, on_error: OnError = "fail") -> VideoPlan:
+    """Check one video's files and label rows (against the header frame count); name its clips.
+
+    A row that cannot become a clip (:class:`~epamnet.datasets.pku.BadRow`, or one that ends
+    after the video's last frame) fails with ``on_error='fail'``; with ``'skip'`` it is left
+    out, reported once in a warning and listed in the plan's ``skipped``.
+    """
     try:
         parse_video_id(video_id)
     except EpamnetError:
@@ -92,29 +107,30 @@ def plan_video(raw_dir: Path, video_id: str, skeletons_path: Path) -> VideoPlan:
         raise file_error(
             labels, f"label file of {video_id} not found", f"put the PKU-MMD {LABEL_FOLDER}/ folder in place"
         )
-    rows = read_label_file(labels)
-    lines = _row_lines(labels)
-    assert len(lines) == len(rows), "read_label_file and _row_lines disagree on which lines are rows"
+    numbered, bad = label_rows(labels)
     info = video_info(video)
     if info.fps <= 0:
         raise file_error(video, "the video reports no frame rate", "re-download or re-encode it")
-    for row, lineno in zip(rows, lines):
+    kept: list[tuple[int, LabelRow]] = []
+    for lineno, row in numbered:
         if row.end >= info.frames:
-            raise file_error(
-                f"{labels}:{lineno}",
-                f"row '{_row_text(row)}' ends at frame {row.end} but {video.name} has {info.frames} frames "
-                f"(0..{info.frames - 1})",
-                "fix the row or replace the video",
-            )
-    order = sorted(range(len(rows)), key=lambda i: (rows[i].start, i))  # stable for equal starts
+            bad.append(BadRow(labels, lineno, _row_text(row),
+                              f"it ends at frame {row.end} but {video.name} has {info.frames} frames "
+                              f"(0..{info.frames - 1})", "fix the row or replace the video"))
+        else:
+            kept.append((lineno, row))
+    for row in sorted(bad, key=lambda b: b.lineno):
+        _bad_row(row, on_error)
+    order = sorted(range(len(kept)), key=lambda i: (kept[i][1].start, i))  # stable for equal starts
     clips = []
     for k, i in enumerate(order, start=1):
+        lineno, row = kept[i]
         try:
-            name = format_clip_name(video_id, rows[i].label, k)
+            name = format_clip_name(video_id, row.label, k)
         except EpamnetError as exc:
-            raise file_error(f"{labels}:{lines[i]}", str(exc), "PKU-MMD label files hold at most 99 rows") from None
-        clips.append(ClipPlan(name, rows[i], lines[i]))
-    return VideoPlan(video_id, video, labels, info.fps, tuple(clips))
+            raise file_error(f"{labels}:{lineno}", str(exc), "PKU-MMD label files hold at most 99 rows") from None
+        clips.append(ClipPlan(name, row, lineno))
+    return VideoPlan(video_id, video, labels, info.fps, tuple(clips), tuple(sorted(bad, key=lambda b: b.lineno)))
 
 
 def cut_skeleton(annotation: Mapping[str, Any], clip: ClipPlan, video_id: str) -> dict[str, Any]:
@@ -186,18 +202,27 @@ def make_clips(
     out_dir: str | Path,
     *,
     codec: str | None = None,
+    on_error: OnError = "fail",
 ) -> list[dict[str, Any]]:
     """Cut every untrimmed PKU-MMD video and its skeleton into action clips; return the clip annotations.
 
     Videos are those of ``skeletons_path`` (one annotation per untrimmed video). Every
     video's files and label rows are checked before any decoding, so bad input fails
     fast; a skeleton whose frame count differs from the decoded video is an error too.
+    A label row that cannot become a clip (``prepare.on_sample_error``: ``on_error``)
+    stops the stage with ``'fail'``; with ``'skip'`` it is reported once and left out.
     Writes ``out_dir/videos/<clip>.mp4`` (codec: mp4v unless ``codec``) and
     ``out_dir/skeletons.pkl``; ``out_dir`` appears only when everything succeeded.
     """
+    if on_error not in ("fail", "skip"):
+        raise EpamnetError(f"clips: on_error must be 'fail' or 'skip', got {on_error!r}")
     raw_dir, skeletons_path, out_dir = Path(raw_dir), Path(skeletons_path), Path(out_dir)
     skeletons = sorted(load_annotations(skeletons_path), key=lambda a: str(a["frame_dir"]))
-    plans = [plan_video(raw_dir, str(a["frame_dir"]), skeletons_path) for a in skeletons]
+    plans = [plan_video(raw_dir, str(a["frame_dir"]), skeletons_path, on_error=on_error) for a in skeletons]
+    skipped = [bad for plan in plans for bad in plan.skipped]
+    if skipped:
+        logger.warning("clips: %d label row(s) of %d file(s) left out, each reported above (prepare.on_sample_error: "
+                       "skip)", len(skipped), len({bad.path for bad in skipped}))
     known = {p.video_id for p in plans}
     unused = sorted(p.stem for p in (raw_dir / LABEL_FOLDER).glob("*.txt") if p.stem not in known)
     if unused:

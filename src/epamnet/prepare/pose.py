@@ -2,7 +2,9 @@
 
 With ``datasets.<name>.skeletons: provided`` the stage takes the skeletons the
 dataset ships (the pre-extracted mmaction2 pickles for NTU, the generator's pickle
-for the synthetic datasets), checks every entry against the annotation format and
+for the synthetic datasets, or a file that mmaction2's or pyskl's tools wrote),
+checks every entry against the annotation format and its name against the dataset's
+naming (entries named after the video file, ``<name>_rgb``, get the sample name) and
 writes them as one annotation list in original-pixel coordinates, the input of
 ``clips`` and ``crop``.
 
@@ -15,10 +17,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from epamnet.datasets.registry import get_dataset
-from epamnet.errors import EpamnetError
+from epamnet.errors import EpamnetError, file_error
 from epamnet.io.skeleton import load_annotation_file, save_annotations
 
 if TYPE_CHECKING:
@@ -38,10 +40,55 @@ def provided_skeletons(dataset: str, raw_dir: Path, out_path: Path) -> int:
     annotations, _split = load_annotation_file(src)  # validates every entry, rejects repeats
     if not annotations:
         raise EpamnetError(f"{src}: holds no annotations; re-download or regenerate it")
-    annotations = sorted(annotations, key=lambda a: a["frame_dir"])
+    annotations = sorted(sample_names(dataset, annotations, src), key=lambda a: a["frame_dir"])
     save_annotations(out_path, annotations)
     logger.info("pose: %d skeleton sequences from %s -> %s", len(annotations), src, out_path)
     return len(annotations)
+
+
+def sample_names(dataset: str, annotations: list[dict[str, Any]], src: Path) -> list[dict[str, Any]]:
+    """The entries with checked sample names: a bad name fails here, naming the file and the entry.
+
+    Names written after the video file (mmaction2's ``ntu_pose_extraction.py``:
+    ``S001C001P001R001A001_rgb``) become the sample name (``S001C001P001R001A001``), reported
+    once. A dataset whose videos are untrimmed (PKU-MMD) needs one entry per untrimmed video.
+    """
+    info = get_dataset(dataset)
+    out: list[dict[str, Any]] = []
+    renamed: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    for i, ann in enumerate(annotations):
+        given = str(ann["frame_dir"])
+        name = info.sample_name(given)
+        where = f"{src}[{i}] (frame_dir {given!r})"
+        try:
+            info.video_id(name)
+        except EpamnetError as exc:
+            raise file_error(
+                where, str(exc),
+                f"name the entry after its video in {info.video_folder}/ (<name>{info.video_suffix}), "
+                f"or pass the {info.display_name} skeletons",
+            ) from None
+        if info.needs_clips and not info.is_untrimmed(name):
+            raise file_error(
+                where, f"{name!r} is an action clip, not an untrimmed {info.display_name} video",
+                f"pass one skeleton per untrimmed video of {info.video_folder}/ (the clips stage cuts them)",
+            )
+        if name in seen:
+            raise file_error(
+                where, f"names the same sample as entry {seen[name]} ({name!r})", "keep one entry per video"
+            )
+        seen[name] = i
+        if name != given:
+            renamed.append((given, name))
+            ann = {**ann, "frame_dir": name}
+        out.append(ann)
+    if renamed:
+        logger.warning(
+            "pose: %s: %d of %d entries are named after the video file (e.g. %r); using the sample names "
+            "(e.g. %r)", src, len(renamed), len(annotations), *renamed[0],
+        )
+    return out
 
 
 def raw_videos(dataset: str, raw_dir: Path) -> list[tuple[str, Path]]:

@@ -55,6 +55,10 @@ def denormalize(imgs: torch.Tensor) -> np.ndarray:
     return frames.permute(0, 2, 3, 4, 1).numpy()
 
 
+#: Smallest font of the figure, in points at the saved size.
+MIN_FONT = 9
+
+
 def plot_attention(
     frames: np.ndarray,
     attention: np.ndarray,
@@ -66,7 +70,8 @@ def plot_attention(
     """Write the attention figure: per clip a frame strip with overlays and a bar row.
 
     ``frames``: N x T x H x W x 3 uint8 (what the model saw); ``attention``: N x T x h x w.
-    One colour scale per clip (its min..max), shown by the colour bar on the right.
+    One colour scale for the whole figure (min..max over every clip), so that colours
+    compare across clips, shown by the one colour bar on the right.
     """
     frames, attention = np.asarray(frames), np.asarray(attention, dtype=np.float32)
     if frames.ndim != 5 or frames.shape[-1] != 3:
@@ -75,16 +80,16 @@ def plot_attention(
         raise ValueError(f"attention must be N x T x h x w matching frames {frames.shape[:2]}, got {attention.shape}")
     n, t, h, w, _ = frames.shape
     cell = 1.25
-    fig = Figure(figsize=(cell * t + 1.2, n * (cell * h / w + 1.35) + 0.6))
-    outer = fig.add_gridspec(n, 1, hspace=0.55)
+    fig = Figure(figsize=(cell * t + 1.6, n * (cell * h / w + 1.6) + 0.7))
+    outer = fig.add_gridspec(n, 2, width_ratios=[t, 0.15], hspace=0.6, wspace=0.03)
+    lo, hi = float(attention.min()), float(attention.max())
+    if hi - lo < 1e-6:
+        hi = lo + 1e-6
+    top = max(float(attention.mean(axis=(2, 3)).max()) * 1.15, 1e-6)  # one bar scale too
+    image = None
     for i in range(n):
-        sub = outer[i].subgridspec(2, t + 1, height_ratios=[h / w * 1.0, 0.55], width_ratios=[1] * t + [0.08],
-                                   hspace=0.08, wspace=0.04)  # fmt: skip
+        sub = outer[i, 0].subgridspec(2, t, height_ratios=[h / w * 1.0, 0.55], hspace=0.1, wspace=0.04)
         maps = upsample(attention[i], (h, w))
-        lo, hi = float(attention[i].min()), float(attention[i].max())
-        if hi - lo < 1e-6:
-            hi = lo + 1e-6
-        image = None
         for k in range(t):
             ax = fig.add_subplot(sub[0, k])
             ax.imshow(frames[i, k])
@@ -92,23 +97,23 @@ def plot_attention(
             ax.set_xticks([])
             ax.set_yticks([])
             if k == 0:
-                ax.set_ylabel("A[t]", fontsize=8)
+                ax.set_ylabel("A[t]", fontsize=10)
             if k == 0 and titles is not None:
-                ax.set_title(titles[i], fontsize=9, loc="left")
-        cax = fig.add_subplot(sub[0, t])
-        fig.colorbar(image, cax=cax)
-        cax.tick_params(labelsize=6)
-        cax.set_ylabel("A", fontsize=7)
-        bar_ax = fig.add_subplot(sub[1, :t])
+                ax.set_title(titles[i], fontsize=11, loc="left")
+        bar_ax = fig.add_subplot(sub[1, :])
         weights = attention[i].mean(axis=(1, 2))
         bar_ax.bar(np.arange(t), weights, width=0.8, color="tab:orange")
         bar_ax.set_xlim(-0.5, t - 0.5)
-        bar_ax.set_ylim(0, max(float(weights.max()) * 1.15, 1e-6))
-        bar_ax.set_xticks(np.arange(t), [str(k + 1) for k in range(t)], fontsize=7)
-        bar_ax.tick_params(axis="y", labelsize=6)
-        bar_ax.set_ylabel("mean A", fontsize=7)
-        bar_ax.set_xlabel("RGB frame (temporal weight = spatial mean of A[t])", fontsize=7)
-    fig.suptitle(suptitle)
+        bar_ax.set_ylim(0, top)
+        bar_ax.set_xticks(np.arange(t), [str(k + 1) for k in range(t)], fontsize=MIN_FONT)
+        bar_ax.tick_params(axis="y", labelsize=MIN_FONT)
+        bar_ax.set_ylabel("mean A", fontsize=MIN_FONT)
+        bar_ax.set_xlabel("RGB frame (temporal weight = spatial mean of A[t])", fontsize=MIN_FONT)
+    cax = fig.add_subplot(outer[:, 1])
+    fig.colorbar(image, cax=cax)
+    cax.tick_params(labelsize=MIN_FONT)
+    cax.set_ylabel("A (one scale for every clip)", fontsize=10)
+    fig.suptitle(suptitle, fontsize=13)
     return save_figure(fig, out)
 
 
@@ -121,11 +126,14 @@ def attention_figure(
     labels: Sequence[int] | None = None,
     class_names: Sequence[str] | None = None,
     suptitle: str = "Pose-driven attention over the RGB frames",
+    synthetic: bool = False,
 ) -> Path:
     """Run ``model`` on the clips and write their attention figure to ``out``.
 
     ``frames`` (N x T x H x W x 3 uint8) are shown under the maps; default: ``imgs``
-    denormalised. With ``labels``, titles give the actual and the predicted class.
+    denormalised. With ``labels``, titles give the actual and the predicted class;
+    ``synthetic`` clips (generated data named after a real dataset's classes) are
+    titled "synthetic clip of class <name>", so that no one takes them for real videos.
     """
     attention, scores = compute_attention(model, imgs, heatmaps)
     shown = denormalize(imgs) if frames is None else np.asarray(frames)
@@ -134,8 +142,12 @@ def attention_figure(
     def name(k: int) -> str:
         return class_names[k] if class_names is not None and 0 <= k < len(class_names) else f"class {k}"
 
-    titles = [f"clip {i + 1}: predicted {name(int(preds[i]))}" for i in range(len(preds))]
-    if labels is not None:
-        titles = [f"{t}, actual {name(int(k))}" for t, k in zip(titles, labels, strict=True)]
+    if synthetic:
+        what = [f"synthetic clip of class {name(int(k))}" for k in labels] if labels is not None else ["synthetic clip"] * len(preds)
+        titles = [f"clip {i + 1}: {what[i]}, predicted {name(int(preds[i]))}" for i in range(len(preds))]
+    else:
+        titles = [f"clip {i + 1}: predicted {name(int(preds[i]))}" for i in range(len(preds))]
+        if labels is not None:
+            titles = [f"{t}, actual {name(int(k))}" for t, k in zip(titles, labels, strict=True)]
     logger.info("attention maps of %d clips (T=%d, %dx%d) -> %s", *attention.shape[:2], *attention.shape[2:], out)
     return plot_attention(shown, attention, out, titles=titles, suptitle=suptitle)

@@ -3,6 +3,8 @@
 Results: one row per dataset x protocol x stream (pose, RGB, fused EPAM-Net), our
 accuracy in the metric the paper reports for that dataset (top-1; mean class accuracy
 for Toyota Smarthome), the paper's number beside the fused rows and the difference.
+Where the released EPAM-Net weights of a protocol were evaluated (``evaluate-released``),
+they get a row of their own, labelled "released weights", with the paper's number beside.
 Rows whose run did not happen say ``not run`` and carry no numbers. Rows computed on
 the synthetic datasets are marked ``synthetic``: they test the code and are not
 comparable to the paper, so they get no difference either. Below the table, the
@@ -29,15 +31,26 @@ from typing import Any
 
 import pandas as pd
 
+from epamnet.config.train import selects_on_test
 from epamnet.datasets import PROTOCOLS
+from epamnet.engine.evaluate import EVALUATION_FILE
 from epamnet.errors import file_error
-from epamnet.io.tables import csv_text, latex_tabular, markdown_table, read_csv_table, write_table
+from epamnet.io.tables import (
+    csv_text,
+    latex_tabular,
+    markdown_table,
+    read_csv_table,
+    write_table,
+)
+from epamnet.layout import RELEASED
 from epamnet.provenance import PROVENANCE_FILE, machine_label, read_provenance
 from epamnet.report import paper
 
 logger = logging.getLogger(__name__)
 
 STREAMS = ("pose", "rgb", "fusion")
+#: Stream column of the tables.
+ROW_LABEL = {**paper.STREAM_LABEL, RELEASED: "EPAM-Net, released weights"}
 NOT_RUN = "not run"
 
 SYNTHETIC_NOTE = (
@@ -59,29 +72,40 @@ def _fraction(path: Path, data: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def load_eval_metrics(path: str | Path) -> dict[str, Any]:
-    """Read one evaluation ``metrics.json`` and check the keys the report uses.
-
-    Returns the file's dict; accuracies stay fractions. Raises EpamnetError naming the
-    file when it is absent, not JSON, not a mapping, or lacks/garbles ``top1`` or ``source``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise file_error(path, "evaluation metrics not found", "run the evaluate stage first")
+def _read_mapping(path: Path, missing: str) -> dict[str, Any]:
     rerun = "rerun the evaluate stage"
+    if not path.is_file():
+        raise file_error(path, missing, "run the evaluate stage first")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise file_error(path, f"not valid JSON ({exc})", rerun) from None
     if not isinstance(data, dict):
         raise file_error(path, f"top level is {type(data).__name__}, expected a mapping", rerun)
+    return data
+
+
+def load_eval_metrics(path: str | Path) -> dict[str, Any]:
+    """Read one evaluation ``metrics.json`` and the ``evaluation.json`` beside it; check
+    the keys the report uses.
+
+    Returns both files' keys in one dict (the numbers, then dataset, source, selection,
+    num_classes, ...); accuracies stay fractions. Raises EpamnetError naming the file
+    when either is absent, not JSON or not a mapping, when ``metrics.json`` lacks or
+    garbles ``top1``, or when ``evaluation.json`` lacks or garbles ``source``.
+    """
+    path = Path(path)
+    rerun = "rerun the evaluate stage"
+    data = _read_mapping(path, "evaluation metrics not found")
     if "top1" not in data:
         raise file_error(path, "has no 'top1'", rerun)
     for key in ("top1", "top5", "mean_class_acc"):
         _fraction(path, data, key)
-    if data.get("source") not in ("synthetic", "real"):
-        raise file_error(path, f"source is {data.get('source')!r}, expected 'synthetic' or 'real'", rerun)
-    return data
+    facts_path = path.with_name(EVALUATION_FILE)
+    facts = _read_mapping(facts_path, f"not found beside {path.name} (an evaluation written before it existed?)")
+    if facts.get("source") not in ("synthetic", "real"):
+        raise file_error(facts_path, f"source is {facts.get('source')!r}, expected 'synthetic' or 'real'", rerun)
+    return {**data, **{k: v for k, v in facts.items() if k not in data}}
 
 
 def load_eval_provenance(metrics_path: str | Path) -> dict[str, Any] | None:
@@ -113,6 +137,7 @@ class ResultRow:
     test_clips: int | None
     # The evaluation's provenance.json; None when not run or not recorded (older runs).
     provenance: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    selected_on_test: bool = False  # train.*.selection: test, the official protocol (optimistic)
 
     @property
     def machine(self) -> str:
@@ -131,7 +156,7 @@ class ResultRow:
     def label(self) -> str:
         """'<dataset> <protocol> <stream>' in the tables' words."""
         dataset, protocol = paper.DATASET_LABEL[self.dataset], paper.PROTOCOL_LABEL[self.protocol]
-        return f"{dataset} {protocol} {paper.STREAM_LABEL[self.stream]}"
+        return f"{dataset} {protocol} {ROW_LABEL[self.stream]}"
 
 
 def table_runs(configured: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -147,6 +172,16 @@ def _percent(value: Any) -> float | None:
     return 100.0 * float(value)
 
 
+#: The selection cell of a row selected on the test split.
+TEST_SPLIT_LABEL = "test split (official protocol; optimistic)"
+#: The tables' footnote when a row was selected on the test split.
+TEST_SELECTION_FOOTNOTE = (
+    "‡ Selected on the test split (train.*.selection: test in params.yaml; the official protocol): "
+    "the epoch was chosen by its own test accuracy, so these test numbers are optimistic and not "
+    "comparable to a validation-selected run."
+)
+
+
 def selection_label(selection: str | None, epoch: int | None) -> str:
     """How model.pt was chosen, in words: validation metric or last epoch, and the epoch."""
     at = "" if epoch is None else f" (epoch {epoch})"
@@ -154,12 +189,16 @@ def selection_label(selection: str | None, epoch: int | None) -> str:
         return f"last epoch{at}"
     if selection in ("val_top1", "val_mean_class_acc"):
         return f"val {paper.METRIC_LABEL[selection[4:]]}{at}"
+    if selection == "released_weights":
+        return f"released weights{at}"
+    if selects_on_test(selection) and str(selection)[5:] in paper.METRIC_LABEL:
+        return f"{TEST_SPLIT_LABEL}, test {paper.METRIC_LABEL[str(selection)[5:]]}{at}"
     return f"{selection or 'unknown'}{at}"
 
 
 def _reported(dataset: str, protocol: str, stream: str) -> paper.ReportedAccuracy | None:
-    """The paper's number for a row: the paper reports the fused model only."""
-    return paper.reported_accuracy(dataset, protocol) if stream == "fusion" else None
+    """The paper's number for a row: the paper reports the fused model only (ours and the released one)."""
+    return paper.reported_accuracy(dataset, protocol) if stream in ("fusion", RELEASED) else None
 
 
 def result_row(
@@ -201,6 +240,7 @@ def result_row(
         mean_class_acc=_percent(metrics.get("mean_class_acc")),
         test_clips=None if clips is None else int(clips),
         provenance=provenance,
+        selected_on_test=selects_on_test(metrics.get("selection")),
     )
 
 
@@ -210,11 +250,17 @@ def results_rows(
     provenance: Mapping[tuple[str, str, str], Mapping[str, Any] | None] | None = None,
 ) -> list[ResultRow]:
     """Rows for every (dataset, protocol) of ``runs`` x stream; absent metrics -> 'not run'.
+    A run whose released weights were evaluated (key stream :data:`RELEASED`) gets that row too.
 
     ``provenance``: each evaluation's provenance record, by the same keys (absent: none).
     """
     prov = provenance or {}
-    return [result_row(d, p, s, metrics.get((d, p, s)), prov.get((d, p, s))) for d, p in runs for s in STREAMS]
+    return [
+        result_row(d, p, s, metrics.get((d, p, s)), prov.get((d, p, s)))
+        for d, p in runs
+        for s in (*STREAMS, RELEASED)
+        if s != RELEASED or metrics.get((d, p, s)) is not None
+    ]
 
 
 def _num(value: float | None, digits: int = 1, signed: bool = False) -> str:
@@ -334,9 +380,10 @@ def results_markdown(rows: Sequence[ResultRow]) -> str:
     m = machines(rows)
     cells = [
         [
-            paper.DATASET_LABEL[r.dataset], paper.PROTOCOL_LABEL[r.protocol], paper.STREAM_LABEL[r.stream],
+            paper.DATASET_LABEL[r.dataset], paper.PROTOCOL_LABEL[r.protocol], ROW_LABEL[r.stream],
             paper.METRIC_LABEL[r.metric], _ours_cell(r, " †", _md_mark(m, r)), _num(r.paper),
-            _num(r.difference, 2, True), "**synthetic** †" if r.synthetic else r.data, r.selection,
+            _num(r.difference, 2, True), "**synthetic** †" if r.synthetic else r.data,
+            f"{r.selection} ‡" if r.selected_on_test else r.selection,
         ]
         for r in rows
     ]  # fmt: skip
@@ -354,8 +401,11 @@ def results_markdown(rows: Sequence[ResultRow]) -> str:
         "`not run`: the dataset or protocol is not in `datasets.run` of params.yaml, or its evaluation",
         "has not been produced; nothing is filled in for it. Difference = ours - paper (real data only).",
         "Model selection: the epoch whose weights were evaluated, chosen on the protocol's validation",
-        "list where it has one (Toyota), else the last epoch; never on the test list.",
+        "list where it has one (Toyota), else the last epoch; never on the test list unless marked ‡.",
+        "\"Released weights\": the authors' released EPAM-Net checkpoint evaluated here on the same test",
+        "list, not trained here.",
         "",
+        *([TEST_SELECTION_FOOTNOTE, ""] if any(r.selected_on_test for r in rows) else []),
         "Paper numbers: the official EPAM-Net README results table.",
         "",
         *_provenance_markdown(m),
@@ -409,16 +459,21 @@ def results_latex(rows: Sequence[ResultRow]) -> str:
         n = m.number(r)
         mark = "" if n is None else f"\\textsuperscript{{[{n}]}}"
         ours = _ours_cell(r, "$^\\dagger$", mark) if r.data != NOT_RUN else "\\multicolumn{1}{r}{not run}"
+        ours += "$^\\ddagger$" if r.selected_on_test else ""
         cells.append([
             latex_escape(paper.DATASET_LABEL[r.dataset]), latex_escape(paper.PROTOCOL_LABEL[r.protocol]),
-            latex_escape(paper.STREAM_LABEL[r.stream]), ours, _num(r.paper), _num(r.difference, 2, True),
+            latex_escape(ROW_LABEL[r.stream]), ours, _num(r.paper), _num(r.difference, 2, True),
             "synthetic$^\\dagger$" if r.synthetic else latex_escape(r.data),
         ])  # fmt: skip
     runs = [(r.dataset, r.protocol) for r in rows]
     groups = [i for i in range(1, len(runs)) if runs[i] != runs[i - 1]]
     frame = pd.DataFrame(cells, columns=["Dataset", "Protocol", "Stream", "Ours", "Paper", "Diff.", "Data"])
     tabular = latex_tabular(frame, "lllrrrl", midrule_before=groups)
-    return _latex_table(tabular, RESULTS_CAPTION, "tab:epamnet-results", _provenance_latex(m))
+    notes = _provenance_latex(m)
+    if any(r.selected_on_test for r in rows):
+        note = latex_escape(TEST_SELECTION_FOOTNOTE[2:])
+        notes = ["", "\\smallskip", f"{{\\footnotesize\\raggedright $^\\ddagger${note}\\par}}", *notes]
+    return _latex_table(tabular, RESULTS_CAPTION, "tab:epamnet-results", notes)
 
 
 def _provenance_latex(m: Machines) -> list[str]:
@@ -602,6 +657,8 @@ def efficiency_markdown(rows: Sequence[EfficiencyRow]) -> str:
         "the paper's Table 1); 'mmcv-style' adds BatchNorm, ReLU and pooling as mmcv counts them.",
         "measured: `epamnet profile` (results/tables/efficiency.csv); counted: the configuration",
         "this pipeline trained (params.yaml `model`); paper: Table 1 of the paper (GFLOPs only).",
+        "Clips/s: the median of timed forwards on the machine that ran `epamnet profile`;",
+        "results/tables/efficiency.md states its threads, repeats and how busy the machine was.",
         "",
         markdown_table(pd.DataFrame(cells, columns=columns), "lllrrrrl"),
         *_ratio_line(rows),

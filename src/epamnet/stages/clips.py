@@ -7,6 +7,7 @@ from epamnet.datasets import DATASETS
 from epamnet.datasets.registry import get_dataset
 from epamnet.errors import EpamnetError
 from epamnet.layout import Layout
+from epamnet.logs import set_context
 from epamnet.stages.checks import dataset_arg
 
 
@@ -17,7 +18,8 @@ def run(params: Params, dataset: str) -> None:
         raise EpamnetError(
             f"clips: only {cut.display_name} has untrimmed videos to cut, not {ds!r}; run it with --dataset {cut.name}"
         )
+    set_context(ds, "clips")
     lay = Layout.from_params(params)
     from epamnet.prepare.pku_clips import make_clips
 
-    make_clips(lay.raw(ds), lay.skeletons(ds), lay.clips(ds))
+    make_clips(lay.raw(ds), lay.skeletons(ds), lay.clips(ds), on_error=params.prepare.on_sample_error)

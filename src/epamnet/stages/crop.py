@@ -8,6 +8,7 @@ from pathlib import Path
 from epamnet.config import Params
 from epamnet.datasets.registry import get_dataset
 from epamnet.layout import Layout
+from epamnet.logs import set_context
 from epamnet.stages.checks import dataset_arg, shard_arg
 
 
@@ -23,6 +24,7 @@ def _video_finder(lay: Layout, ds: str) -> Callable[[str], Path]:
 def run(params: Params, dataset: str, shard: int) -> None:
     ds = dataset_arg(params, dataset)
     n = shard_arg("crop", shard, params.prepare.shards, "prepare.shards")
+    set_context(ds, f"crop shard {shard}")
     lay = Layout.from_params(params)
     skeletons, _ = lay.crop_source(ds)
     crop = params.prepare.crop

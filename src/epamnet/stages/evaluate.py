@@ -7,11 +7,13 @@ import logging
 from typing import Any
 
 from epamnet.config import Params, param_values
+from epamnet.config.train import TEST_SELECTION_NOTE, selects_on_test
 from epamnet.datasets.registry import REPORTED_METRIC
 from epamnet.engine.distributed import resolve_device
 from epamnet.engine.evaluate import evaluate, write_evaluation
 from epamnet.io.splitfile import read_split
 from epamnet.layout import Layout
+from epamnet.logs import set_context
 from epamnet.models.convert import load_state_strict, read_checkpoint
 from epamnet.models.epam import build_model
 from epamnet.provenance import stage_provenance, write_provenance
@@ -31,6 +33,7 @@ def run(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, A
     """Write the evaluation files and ``provenance.json``; return the summary metrics."""
     ds = dataset_arg(params, dataset)
     protocol = protocol_arg(params, ds, protocol)
+    set_context(ds, protocol, stream)
     set_torch_threads(params.runtime.threads)
     lay = Layout.from_params(params)
     split = read_split(lay.split_file(ds, protocol))
@@ -44,7 +47,7 @@ def run(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, A
     result = evaluate(
         task_for(stream), model.to(device), test_set,
         batch_size=cfg.eval_batch_size or cfg.batch_size, device=device, num_classes=num_classes,
-        num_workers=cfg.num_workers, desc=f"eval {ds} {protocol} {stream}",
+        num_workers=cfg.num_workers, desc="test",
     )
     trained = json.loads(lay.train_metrics(ds, protocol, stream).read_text(encoding="utf-8"))
     extra = {
@@ -58,6 +61,8 @@ def run(params: Params, dataset: str, protocol: str, stream: str) -> dict[str, A
         "selection": trained.get("selection"),
         "selected_epoch": trained.get("selected_epoch"),
     }
+    if selects_on_test(extra["selection"]):  # the official protocol (train.*.selection: test): said in words
+        extra["selection_note"] = TEST_SELECTION_NOTE
     out = lay.eval_dir(ds, protocol, stream)
     write_evaluation(
         result, out, sample_ids=[name for name, _ in split["test"]], class_names=split["classes"], extra=extra

@@ -9,5 +9,8 @@ from __future__ import annotations
 
 
 def train_params(stream: str) -> tuple[str, ...]:
-    """Parameter keys a training (and evaluation) of ``stream`` reads."""
-    return ("model", "data", "train.common", f"train.{stream}", "runtime")
+    """Parameter keys a training (and evaluation) of ``stream`` reads.
+
+    ``recipe`` fills in ``model`` and ``train.*`` values that ``params.yaml`` leaves out: DVC
+    reads the file as written, so the recipe is a key of its own."""
+    return ("recipe", "model", "data", "train.common", f"train.{stream}", "runtime")

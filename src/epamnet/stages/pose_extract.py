@@ -5,6 +5,7 @@ from __future__ import annotations
 from epamnet.config import Params
 from epamnet.errors import EpamnetError
 from epamnet.layout import Layout
+from epamnet.logs import set_context
 from epamnet.stages.checks import dataset_arg, shard_arg
 
 
@@ -16,6 +17,7 @@ def run(params: Params, dataset: str, shard: int) -> None:
             "set it to 'mmpose' to extract skeletons with HRNet"
         )
     shard_arg("pose-extract", shard, params.pose.shards, "pose.shards")
+    set_context(ds, f"pose shard {shard}")
     lay = Layout.from_params(params)
     from epamnet.prepare.pose import extract_skeletons
     from epamnet.runtime import set_torch_threads

@@ -6,7 +6,8 @@ what it saw in evaluation (:mod:`epamnet.inference`):
 1. 2D skeletons: mmpose HRNet-W32 top-down (:mod:`epamnet.pose`) with person boxes
    from the full frame (default) or an mmdet detector (``--det-config`` and
    ``--det-checkpoint``); or, without running mmpose, one entry of an existing
-   mmaction2-format annotation file (``--skeletons FILE.pkl``).
+   mmaction2-format annotation file (``--skeletons FILE.pkl``), named like the video
+   (``--force-skeletons`` takes an entry named otherwise).
 2. The global crop: one box over all persons and frames, cut and resized to
    ``prepare.crop.size``, keypoints re-expressed in it. The cropped video is written to
    a temporary folder and read back, as ``crop`` and the datasets do.
@@ -87,6 +88,7 @@ class PredictOptions:
     device: str = "auto"
     skeletons: Path | None = None
     skeleton_id: str | None = None
+    force_skeletons: bool = False  # use a --skeletons entry named after another video
     pose: PoseSettings | None = None  # None: full-frame boxes, the other PoseSettings defaults
     top: int = 5
     output_video: Path | None = None
@@ -121,8 +123,8 @@ def run(args: argparse.Namespace, params: Params) -> int:
     options = PredictOptions(
         checkpoint=args.checkpoint, dataset=args.dataset, protocol=args.protocol, model_preset=args.model_preset,
         classes=args.classes, split=args.split, device=args.device, skeletons=args.skeletons,
-        skeleton_id=args.skeleton_id, pose=pose, top=args.top, output_video=args.output_video,
-        overlay_on=args.overlay_on, alpha=args.alpha, kpt_thr=args.kpt_thr,
+        skeleton_id=args.skeleton_id, force_skeletons=args.force_skeletons, pose=pose, top=args.top,
+        output_video=args.output_video, overlay_on=args.overlay_on, alpha=args.alpha, kpt_thr=args.kpt_thr,
     )
     result = predict(args.video, params, options)
     print(format_table(result, args.top))
@@ -295,7 +297,7 @@ def _class_source(opts: PredictOptions, lay: Layout, checkpoint: Path) -> ClassS
 def _skeleton(video: Path, opts: PredictOptions, device: str) -> Skeleton:
     """The skeleton of ``video``: the entry of ``--skeletons``, or mmpose's (inputs checked first)."""
     if opts.skeletons is not None:
-        return read_skeleton(opts.skeletons, video, opts.skeleton_id)
+        return read_skeleton(opts.skeletons, video, opts.skeleton_id, force=opts.force_skeletons)
     pose = opts.pose if opts.pose is not None else PoseSettings(box_source="full_frame")
     check_pose_inputs(pose)
     return extract_skeleton(video, pose, device)

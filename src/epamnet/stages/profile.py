@@ -7,12 +7,14 @@ from pathlib import Path
 from epamnet.config import Params
 from epamnet.config.model import paper_spec
 from epamnet.layout import Layout
+from epamnet.logs import set_context
 from epamnet.models.profile import profile_epamnet, write_efficiency_table
 from epamnet.runtime import set_torch_threads
 
 
 def run(params: Params, num_classes: int) -> Path:
     """Write ``efficiency.{md,csv}``; return the Markdown file."""
+    set_context("profile")
     set_torch_threads(params.runtime.threads)
     prof = params.profile
     result = profile_epamnet(

@@ -7,8 +7,17 @@ their test clips, ``epamnet profile``'s efficiency.csv) and writes:
 - ``results/tables/results.{md,csv,tex}``: ours beside the paper's, per stream;
 - ``results/tables/efficiency_comparison.{md,csv,tex}``: params, GFLOPs, clips/s and
   the paper's Table 1 (``efficiency.{md,csv}`` are ``profile``'s own outputs);
-- ``results/figures/``: ``accuracy_vs_gflops.png``, and per dataset/protocol
-  ``curves_<d>_<p>.png``, ``confusion_<d>_<p>.png``, ``attention_<d>_<p>.png``.
+- ``results/figures/``: ``accuracy_vs_gflops.png``, per dataset/protocol
+  ``curves_<d>_<p>.png``, ``confusion_<d>_<p>.png``, ``per_class_<d>_<p>.png``,
+  ``attention_<d>_<p>.png``, and ``attention_variants.png`` when the fused runs of more
+  than one ``model.attention`` are found (this run's, and copies of earlier runs'
+  ``results/metrics`` under ``results/variants/<attention>/metrics``; the layout keys
+  runs by dataset, protocol and stream only, so two variants cannot both be live).
+
+Figures of synthetic datasets say so in their titles (the data is generated, the class
+and dataset names are the real ones). Runs selected on the test split
+(``train.*.selection: test``, the official protocol) say so too: in the figure titles, a ‡
+beside their accuracy-vs-GFLOPs points, and a ‡ row mark with a footnote in the tables.
 
 Each evaluation's ``provenance.json`` (commit, settings and input hashes, libraries,
 machine) says below the results table which machine its numbers came from; a run
@@ -30,12 +39,14 @@ import numpy as np
 import torch
 
 from epamnet.config import STREAMS, Params
-from epamnet.config.model import ModelSpec, paper_spec
+from epamnet.config.model import ATTENTION_KINDS, ModelSpec, paper_spec
+from epamnet.config.train import selects_on_test
 from epamnet.errors import EpamnetError
 from epamnet.io.atomic import atomic_dir
 from epamnet.io.jsonfile import read_json_mapping
 from epamnet.io.splitfile import read_split
-from epamnet.layout import Layout
+from epamnet.layout import RELEASED, Layout
+from epamnet.logs import set_context
 from epamnet.provenance import PROVENANCE_FILE
 from epamnet.report import figures as fig
 from epamnet.report.attention import attention_figure
@@ -107,8 +118,19 @@ def _fusion_attention(
         out,
         labels=[int(it["label"]) for it in items],
         class_names=split.get("classes"),
-        suptitle=f"EPAM-Net pose-driven attention: {DATASET_LABEL[dataset]} {PROTOCOL_LABEL[protocol]}, test clips",
+        suptitle=f"EPAM-Net pose-driven attention: {run_title(params, dataset, protocol)}, test clips",
+        synthetic=synthetic(params, dataset),
     )
+
+
+def synthetic(params: Params, dataset: str) -> bool:
+    """Whether ``dataset`` runs on the generated data (``datasets.<name>.source``)."""
+    return params.datasets.entry(dataset).source == "synthetic"
+
+
+def run_title(params: Params, dataset: str, protocol: str) -> str:
+    """'NTU-60 XSub', with ' (synthetic data)' where the data is generated."""
+    return f"{DATASET_LABEL[dataset]} {PROTOCOL_LABEL[protocol]}" + (" (synthetic data)" if synthetic(params, dataset) else "")
 
 
 def _caption(dataset: str, metrics: dict[str, Any] | None) -> str:
@@ -151,7 +173,9 @@ class RunFiles:
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # its provenance.json, where recorded
     curves: dict[str, dict[str, np.ndarray] | None] = field(default_factory=dict)
     selected: dict[str, int | None] = field(default_factory=dict)
+    selection: dict[str, str | None] = field(default_factory=dict)  # training metrics.json's (test: the figures say so)
     confusions: dict[str, tuple[np.ndarray, list[str]] | None] = field(default_factory=dict)
+    per_class: dict[str, fig.PerClass | None] = field(default_factory=dict)
 
 
 def read_run(lay: Layout, dataset: str, protocol: str) -> RunFiles:
@@ -172,26 +196,44 @@ def read_run(lay: Layout, dataset: str, protocol: str) -> RunFiles:
         run.curves[s] = fig.read_training_curves(tr / "metrics.csv") if (tr / "metrics.csv").is_file() else None
         summary = read_json_mapping(tr / "metrics.json")
         run.selected[s] = summary.get("selected_epoch") if summary else None
+        run.selection[s] = summary.get("selection") if summary else run.metrics.get(s, {}).get("selection")
         run.confusions[s] = fig.read_confusion(ev / "confusion.csv") if (ev / "confusion.csv").is_file() else None
+        run.per_class[s] = fig.read_per_class(ev / "per_class.csv") if (ev / "per_class.csv").is_file() else None
     return run
+
+
+def read_released(lay: Layout, dataset: str, protocol: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """The evaluation of a protocol's released EPAM-Net weights (metrics, provenance); None when not evaluated."""
+    path = lay.released_eval_dir(dataset, protocol) / "metrics.json"
+    if not path.is_file():
+        return None
+    return load_eval_metrics(path), load_eval_provenance(path)
 
 
 def _run_figures(
     params: Params, dataset: str, protocol: str, run: RunFiles, folder: Path, attention_clips: int
 ) -> list[str]:
-    """Curves, confusion and attention figures of one run into ``folder``; their names."""
-    title = f"{DATASET_LABEL[dataset]} {PROTOCOL_LABEL[protocol]}"
+    """Curves, confusion, per-class and attention figures of one run into ``folder``; their names."""
+    lay = Layout.from_params(params)
+    title = run_title(params, dataset, protocol)
+
+    def titled(kind: str) -> str:  # a run selected on the test split says so under the title
+        return fig.test_selection_title(f"{kind}: {title}", run.selection)
+
+    def path(kind: str) -> Path:
+        return folder / lay.run_figure(kind, dataset, protocol).name
+
     names = []
     if any(c is not None for c in run.curves.values()):
-        out = folder / f"curves_{dataset}_{protocol}.png"
-        names.append(fig.plot_training_curves(run.curves, out, f"Training curves: {title}", run.selected).name)
+        names.append(fig.plot_training_curves(run.curves, path("curves"), titled("Training curves"), run.selected).name)
     if any(c is not None for c in run.confusions.values()):
         captions = {s: _caption(dataset, run.metrics.get(s)) for s in STREAMS}
-        out = folder / f"confusion_{dataset}_{protocol}.png"
-        names.append(fig.plot_confusions(run.confusions, out, f"Confusion matrices (test): {title}", captions).name)
+        names.append(fig.plot_confusions(run.confusions, path("confusion"), titled("Confusion matrices (test)"), captions).name)
+    if any(c is not None for c in run.per_class.values()):
+        names.append(fig.plot_per_class(run.per_class, path("per_class"), titled("Per-class test accuracy")).name)
     fused = run.metrics.get("fusion")
     if attention_clips > 0 and fused is not None and isinstance(fused.get("num_classes"), int):
-        out = folder / f"attention_{dataset}_{protocol}.png"
+        out = path("attention")
         try:
             made = _fusion_attention(params, dataset, protocol, int(fused["num_classes"]), attention_clips, out)
         except EpamnetError as exc:
@@ -202,17 +244,48 @@ def _run_figures(
     return names
 
 
+def attention_variants(params: Params, runs: dict[tuple[str, str], RunFiles]) -> dict[str, dict[str, float]]:
+    """Fused accuracy (%, the dataset's reported metric) per attention variant and run label.
+
+    This run's fused evaluations count for ``model.attention``; an earlier run's are
+    read from :meth:`Layout.attention_variant_eval_dir` for every other variant that has them.
+    """
+    lay = Layout.from_params(params)
+    current = params.model_spec().attention
+
+    def value(d: str, m: dict[str, Any] | None) -> float | None:
+        v = None if m is None else m.get(REPORTED_METRIC[d])
+        return None if v is None else 100.0 * float(v)
+
+    found: dict[str, dict[str, float]] = {current: {}}
+    for (d, p), run in runs.items():
+        if (v := value(d, run.metrics.get("fusion"))) is not None:
+            found[current][f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]}"] = v
+    for kind in ATTENTION_KINDS:
+        if kind == current:
+            continue
+        for d, p in runs:
+            path = lay.attention_variant_eval_dir(kind, d, p, "fusion") / "metrics.json"
+            if path.is_file() and (v := value(d, load_eval_metrics(path))) is not None:
+                found.setdefault(kind, {})[f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]}"] = v
+    return {k: v for k, v in found.items() if v}
+
+
 def run(params: Params, *, attention_clips: int = 3) -> list[Path]:
     """Write the figures and the results and efficiency tables; return the paths written.
 
     Every input is read and checked before anything is written. ``attention_clips``:
     test clips per (dataset, protocol) in the attention figure (0: none).
     """
+    set_context("report")
     lay = Layout.from_params(params)
     configured = configured_runs(params)
     runs = {(d, p): read_run(lay, d, p) for d, p in configured}
     metrics = {(d, p, s): m for (d, p), run in runs.items() for s, m in run.metrics.items()}
     provenance = {(d, p, s): v for (d, p), run in runs.items() for s, v in run.provenance.items()}
+    released = {(d, p): read_released(lay, d, p) for d, p in configured}
+    released_metrics = {(d, p, RELEASED): r[0] for (d, p), r in released.items() if r is not None}
+    released_prov = {(d, p, RELEASED): r[1] for (d, p), r in released.items() if r is not None and r[1] is not None}
 
     spec = params.model_spec()
     cost_cache: dict[int, dict[str, tuple[int, float, float]]] = {}
@@ -234,18 +307,26 @@ def run(params: Params, *, attention_clips: int = 3) -> list[Path]:
             continue
         points.append(
             fig.AccuracyPoint(
-                f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]}" + ("" if s == "fusion" else f" ({s})"),
+                f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]} ({'fused' if s == 'fusion' else s})",
                 costs(int(m["num_classes"]))[s][1], 100.0 * float(value), s, "ours", m.get("source") == "synthetic",
+                selects_on_test(m.get("selection")),
             )  # fmt: skip
         )
 
-    out = Layout.from_params(params).figures
+    variants = attention_variants(params, runs)
+    out = lay.figures
     with atomic_dir(out) as tmp:
-        names = [fig.plot_accuracy_vs_gflops(points, tmp / "accuracy_vs_gflops.png").name]
+        names = [fig.plot_accuracy_vs_gflops(points, tmp / lay.accuracy_figure().name).name]
         for (d, p), run in runs.items():
             names += _run_figures(params, d, p, run, tmp, attention_clips)
+        if len(variants) > 1:
+            title = "Attention variants: EPAM-Net (fused) test accuracy per run"
+            ylabel = "accuracy (%): top-1; Toyota: mean class acc."
+            made = fig.plot_attention_variants(variants, tmp / lay.attention_variants_figure().name, title, ylabel)
+            names.append(made.name)
 
-    written = write_results_table(results_rows(table_runs(configured), metrics, provenance), lay.tables)
+    rows = results_rows(table_runs(configured), {**metrics, **released_metrics}, {**provenance, **released_prov})
+    written = write_results_table(rows, lay.tables)
     classes = next((int(m["num_classes"]) for m in metrics.values() if isinstance(m.get("num_classes"), int)), None)
     eff_rows = _efficiency_rows(lay, spec, classes, costs(classes) if classes else {})
     written += write_efficiency_comparison(eff_rows, lay.tables)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from epamnet.config import Params
 from epamnet.layout import Layout
+from epamnet.logs import set_context
 from epamnet.stages.checks import dataset_arg
 
 
 def run(params: Params, dataset: str) -> None:
     ds = dataset_arg(params, dataset)
+    set_context(ds, "splits")
     lay = Layout.from_params(params)
     entry = params.datasets.entry(ds)
     from epamnet.prepare.splits import make_splits

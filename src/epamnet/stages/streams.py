@@ -24,11 +24,13 @@ from epamnet.loader.dataset import (
     RGBClipConfig,
     RGBDataset,
     RGBPoseDataset,
+    pose_pipeline_config,
 )
 
 
-def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
-    """Clip lengths and sizes from the model spec; transforms from ``data``."""
+def clip_configs(params: Params, stream: str = "fusion") -> tuple[PoseClipConfig, RGBClipConfig]:
+    """Clip lengths and sizes from the model spec; transforms from ``data`` and the
+    stream's ``train.<stream>.pose_pipeline``."""
     spec, data = params.model_spec(), params.data
     size = spec.pose.input_size
     pose = PoseClipConfig(
@@ -40,6 +42,7 @@ def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
         threshold=data.compact_threshold,
         allow_imgpad=data.allow_imgpad,
     )
+    pose = pose_pipeline_config(pose, params.train_config(stream).pose_pipeline)
     rgb = RGBClipConfig(clip_len=spec.rgb.clip_len, size=spec.rgb.input_size)
     return pose, rgb
 
@@ -47,7 +50,7 @@ def clip_configs(params: Params) -> tuple[PoseClipConfig, RGBClipConfig]:
 def build_dataset(params: Params, dataset: str, protocol: str, stream: str, part: str, *, train_mode: bool):
     """The torch Dataset of one split part for one stream."""
     lay = Layout.from_params(params)
-    pose, rgb = clip_configs(params)
+    pose, rgb = clip_configs(params, stream)
     kwargs = dict(
         split_file=lay.split_file(dataset, protocol),
         part=part,
