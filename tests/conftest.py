@@ -8,6 +8,7 @@ means a guarantee went unchecked.
 
 from __future__ import annotations
 
+import logging
 import os
 import types
 
@@ -36,6 +37,24 @@ def pytest_make_collect_report(collector: pytest.Collector) -> object:
     if NO_SKIP and report.skipped:
         report.outcome = "failed"
         report.longrepr = f"module skipped under EPAMNET_NO_SKIP=1 (make test): {_skip_reason(report.longrepr)}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging():
+    """Each test starts as a new process would: no root handlers, level or stage context left
+    by an in-process ``epamnet`` call of an earlier test (``epamnet.logs.configure``)."""
+    from epamnet import logs
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        if isinstance(handler, (logs.TqdmHandler, logging.FileHandler)):
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+    logs.set_context()
+    logging.captureWarnings(False)
 
 
 @pytest.fixture(scope="session")

@@ -238,3 +238,16 @@ def test_the_torchrun_launcher_gives_torchrun_s_own_lines_its_context(monkeypatc
         logs.set_context()
     err = capfd.readouterr().err.splitlines()
     assert err[-2:] == [worker, f"[ntu60/xsub/pose] {own}"], err
+
+
+def test_an_in_process_command_configures_logging_and_a_context() -> None:
+    """First of a pair: leaves what an in-process ``epamnet`` call leaves (conftest clears it)."""
+    logs.configure(logging.INFO)
+    logs.set_context("report")
+    assert logs.label() == "report"
+
+
+def test_the_next_test_starts_without_them() -> None:
+    """Second of the pair: no handler, level or context of the previous test is left."""
+    assert not [h for h in logging.getLogger().handlers if isinstance(h, logs.TqdmHandler)]
+    assert logs.label() == ""
