@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import pickle
 import shutil
@@ -31,7 +30,6 @@ import yaml
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from epamnet import cli
 from epamnet.loader.heatmaps import generate_heatmaps
 from epamnet.engine.checkpoint import load_checkpoint, save_checkpoint
 from epamnet.engine.tasks import SingleStreamTask
@@ -45,32 +43,13 @@ from epamnet.models.epam import build_model
 from epamnet.config.model import synthetic_spec
 from epamnet.prepare.crop import crop_sample, crop_shard, failures_path
 from epamnet.prepare.splits import make_splits
+from helpers import one_error_line, run_cli
 
 NTU = ["S001C001P001R001A001", "S001C001P001R001A002", "S001C001P003R001A001", "S001C001P003R001A002"]
 T, H, W = 6, 24, 32
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """``epamnet <argv>`` in-process; return (exit status, stderr). Restores the logging setup."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        rc = cli.main(argv)
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-    return rc, capsys.readouterr().err
-
-
-def one_error_line(err: str) -> str:
-    """The CLI's error: exactly one ``error:`` line, the last one, and no traceback."""
-    assert "Traceback" not in err, err
-    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and err.strip().splitlines()[-1] == lines[0], err
-    return lines[0]
 
 
 def annotation(name: str, m: int = 1, t: int = T, seed: int = 0) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-import logging
 import pickle
 import zipfile
 from pathlib import Path
@@ -27,7 +26,6 @@ import pytest
 import torch
 import yaml
 
-from epamnet import cli
 from epamnet.config import TrainConfig, load_params, spec_from_dict, synthetic_spec, validate_params
 from epamnet.config.synthetic import SyntheticSpec
 from epamnet.engine.checkpoint import load_checkpoint
@@ -35,6 +33,7 @@ from epamnet.errors import EpamnetError, did_you_mean
 from epamnet.models.convert import read_checkpoint
 from epamnet.models.epam import build_model
 from epamnet.stages.checks import dataset_arg, protocol_arg
+from helpers import one_error_line, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -245,9 +244,9 @@ def test_a_text_file_given_to_convert_official_is_one_line(tmp_path, monkeypatch
     notes = tmp_path / "notes.txt"
     notes.write_text("some notes\n")
     argv = ["convert-official", "--src", str(notes), "--dst", str(tmp_path / "out.pt"), "--num-classes", "60"]
-    rc, err = _run_cli(argv, capsys)
+    rc, err = run_cli(argv, capsys)
     assert rc == 1 and "pop from empty list" not in err
-    assert _one_error_line(err) == (
+    assert one_error_line(err) == (
         f"error: {notes}: {NOT_READABLE}: a text file, not a zip archive or legacy pickle as torch.save writes "
         "(it starts 'some notes'); pass a file that torch.save wrote (a model.pt of `epamnet train`, or a released "
         "EPAM-Net checkpoint); fetch it again if it was cut short"
@@ -256,25 +255,6 @@ def test_a_text_file_given_to_convert_official_is_one_line(tmp_path, monkeypatch
 
 
 # ----------------------------------------------------------------------------- fusion before its streams
-
-
-def _run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """``epamnet <argv>`` in-process; return (exit status, stderr). Restores the logging setup."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        rc = cli.main(argv)
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-    return rc, capsys.readouterr().err
-
-
-def _one_error_line(err: str) -> str:
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert lines and lines[-1].startswith("error:") and sum(line.startswith("error:") for line in lines) == 1, err
-    return lines[-1]
 
 
 @pytest.fixture
@@ -295,9 +275,9 @@ FUSION = ["train", "--dataset", "ntu60", "--protocol", "xsub", "--stream", "fusi
 
 
 def test_fusion_before_its_streams_says_which_stream_stage_to_run(fusion_project, capsys):
-    rc, err = _run_cli(FUSION, capsys)
+    rc, err = run_cli(FUSION, capsys)
     assert rc == 1
-    assert _one_error_line(err) == (
+    assert one_error_line(err) == (
         "error: models/ntu60/xsub/pose/model.pt: not found: fusion starts from the trained pose and rgb streams, "
         "and pose and rgb are not trained yet; train them first: "
         "`snakemake --cores all models/ntu60/xsub/pose/model.pt models/ntu60/xsub/rgb/model.pt` "
@@ -308,9 +288,9 @@ def test_fusion_before_its_streams_says_which_stream_stage_to_run(fusion_project
     pose = fusion_project / "models/ntu60/xsub/pose/model.pt"  # the pose stream, as `epamnet train` publishes it
     pose.parent.mkdir(parents=True)
     torch.save(build_model(synthetic_spec(), 3, "pose").state_dict(), pose)
-    rc, err = _run_cli(FUSION, capsys)
+    rc, err = run_cli(FUSION, capsys)
     assert rc == 1
-    assert _one_error_line(err) == (
+    assert one_error_line(err) == (
         "error: models/ntu60/xsub/rgb/model.pt: not found: fusion starts from the trained pose and rgb streams, "
         "and rgb is not trained yet; train it first: `snakemake --cores all models/ntu60/xsub/rgb/model.pt` "
         "(or `epamnet train --dataset ntu60 --protocol xsub --stream rgb`)"
@@ -326,9 +306,9 @@ def test_fusion_from_a_stream_file_that_is_not_a_checkpoint_says_to_train_it_aga
         torch.save(build_model(synthetic_spec(), 3, stream).state_dict(), path)
     write, says = BAD_FILES[case]
     write(fusion_project / "models/ntu60/xsub/rgb/model.pt")
-    rc, err = _run_cli(FUSION, capsys)
+    rc, err = run_cli(FUSION, capsys)
     assert rc == 1
-    assert _one_error_line(err) == (
+    assert one_error_line(err) == (
         f"error: models/ntu60/xsub/rgb/model.pt: {NOT_READABLE}: {says}; delete it and train the rgb stream again: "
         "`epamnet train --dataset ntu60 --protocol xsub --stream rgb`"
     )

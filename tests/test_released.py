@@ -62,6 +62,18 @@ def _strip_times(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in r.items() if "time" not in k and not k.endswith("_s")} for r in rows]
 
 
+def _build_with_weights(monkeypatch, weights: dict) -> None:
+    """The train stage builds its model with ``weights`` loaded by hand (the run ``init`` must equal)."""
+    build = train_module.build_model
+
+    def build_and_load(spec, num_classes, stream):
+        built = build(spec, num_classes, stream)
+        built.load_state_dict(weights)
+        return built
+
+    monkeypatch.setattr(train_module, "build_model", build_and_load)
+
+
 @pytest.mark.parametrize("save", [save_mmcv, save_trainer])
 def test_a_stream_starts_from_a_released_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, save) -> None:
     # (1) init: a bare file name, found under paths.downloads.
@@ -78,14 +90,7 @@ def test_a_stream_starts_from_a_released_checkpoint(tmp_path: Path, monkeypatch:
     # (2) the same run, its model loaded with the weights by hand.
     (tmp_path / "hand").mkdir()
     by_hand_params, _, _, _ = make_project(tmp_path / "hand", "ntu60", epochs=1)
-    build = train_module.build_model
-
-    def build_and_load(spec, num_classes, stream):
-        built = build(spec, num_classes, stream)
-        built.load_state_dict(weights)
-        return built
-
-    monkeypatch.setattr(train_module, "build_model", build_and_load)
+    _build_with_weights(monkeypatch, weights)
     train_stage(load_params(by_hand_params), "ntu60", protocol, "pose")
     monkeypatch.undo()
     by_hand = _result(tmp_path / "hand", protocol)
@@ -221,14 +226,7 @@ def test_fusion_starts_from_released_epamnet_weights_without_trained_streams(
     # The same run without init, its model loaded with the weights by hand.
     settings["train"]["fusion"] = {"epochs": 1}
     params.write_text(yaml.safe_dump(settings, sort_keys=False))
-    build = train_module.build_model
-
-    def build_and_load(spec, num_classes, stream):
-        built = build(spec, num_classes, stream)
-        built.load_state_dict(weights)
-        return built
-
-    monkeypatch.setattr(train_module, "build_model", build_and_load)
+    _build_with_weights(monkeypatch, weights)
     for stream in ("pose", "rgb"):  # the streams it then loads: the same weights' parts
         part = {k: v for k, v in weights.items() if k.startswith((f"{stream}_backbone.", f"{stream}_cls_head."))}
         (tmp_path / f"models/ntu60/xsub/{stream}").mkdir(parents=True)

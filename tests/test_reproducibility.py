@@ -24,7 +24,7 @@ import yaml
 from epamnet.codedeps import STAGE_MODULES, stage_code
 from epamnet.config import validate_params
 from epamnet.dag import stages
-from helpers import BIN, TINY_NTU, cli_env
+from helpers import BIN, cli_env, copy_tiny_ntu_project
 
 ROOT = Path(__file__).resolve().parents[1]
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -48,17 +48,7 @@ def _run(cmd: list, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
 def project(tmp_path_factory) -> Path:
     """A copy of the project (tiny NTU-60, xsub only, 2 pose epochs): Snakemake trained its pose stream."""
     root = tmp_path_factory.mktemp("repro")
-    shutil.copy(ROOT / "Snakefile", root / "Snakefile")
-    for item in ("workflow", "src", "envs"):
-        shutil.copytree(ROOT / item, root / item, ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasets"]["run"] = ["ntu60"]
-    params["datasets"]["ntu60"]["protocols"] = ["xsub"]
-    params["synthetic"].update(TINY_NTU)
-    params["prepare"]["crop"]["size"] = 48
-    params["prepare"]["shards"] = 1
-    params["train"]["common"].update({"epochs": 2, "batch_size": 4})
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    copy_tiny_ntu_project(root)
     _run([BIN / "snakemake", "--cores", "2", "models/ntu60/xsub/pose/model.pt"], root, _env())
     return root
 

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers import BIN, TINY_NTU
+from helpers import BIN, copy_tiny_ntu_project
 from slurm_cluster import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.pipeline]
@@ -44,17 +44,7 @@ RUN = ("ntu60", "xsub")
 
 def _copy_project(root: Path) -> None:
     """The workflow with the tiny NTU-60 (xsub), and the SLURM profile with this cluster's partitions."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(ROOT / "Snakefile", root / "Snakefile")
-    for item in ("workflow", "src", "envs"):
-        shutil.copytree(ROOT / item, root / item, ignore=shutil.ignore_patterns("__pycache__"))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasets"]["run"] = ["ntu60"]
-    params["datasets"]["ntu60"]["protocols"] = ["xsub"]
-    params["synthetic"].update(TINY_NTU)
-    params["prepare"]["crop"]["size"] = 48
-    params["prepare"]["shards"] = 2
-    params["train"]["common"].update({"epochs": 2, "batch_size": 4})
+    params = copy_tiny_ntu_project(root, shards=2)
     params["profile"]["iters"] = 0
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     profile = root / PROFILE / "config.yaml"
