@@ -15,7 +15,7 @@ from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import read_frames, video_info, write_video
 from epamnet.prepare.global_box import keypoint_box, keypoints_to_crop, scale_box, valid_keypoints
-from epamnet.prepare.crop import crop_sample, crop_shard, failures_path, global_box, merge_shards
+from epamnet.prepare.crop import PREPARED_VIDEO_SUFFIX, crop_sample, crop_shard, failures_path, global_box, merge_shards
 
 # ----------------------------------------------------------------------------- box maths
 
@@ -156,19 +156,19 @@ def test_crop_keypoints_land_on_the_square_corners(tmp_path: Path, scale: int) -
     corners = _square_video(tmp_path / "sq.avi")
     ann = _square_skeleton(corners, scale)
     size = 48
-    new = crop_sample(ann, tmp_path / "sq.avi", tmp_path / "out" / "sq.mp4", size=size)
+    new = crop_sample(ann, tmp_path / "sq.avi", tmp_path / "out" / "sq.avi", size=size)
 
-    info = video_info(tmp_path / "out" / "sq.mp4", count_frames=True)
+    info = video_info(tmp_path / "out" / "sq.avi", count_frames=True)
     assert (info.frames, info.height, info.width) == (T, size, size)
     assert info.fps == pytest.approx(15.0)
     assert new["img_shape"] == (size, size) and new["original_shape"] == (VH * scale, VW * scale)
-    assert new["total_frames"] == T and new["filename"] == "sq.mp4" and new["label"] == 3
+    assert new["total_frames"] == T and new["filename"] == "sq.avi" and new["label"] == 3
     x0, y0, x1, y1 = new["crop_box"]
     # the region cut from the video, in skeleton pixels: the global box up to the video's pixel grid
     np.testing.assert_allclose((x0, y0, x1, y1), global_box(ann), atol=scale / 2)
     assert x1 - x0 < VW * scale  # a real crop, not the full frame
 
-    frames = read_frames(tmp_path / "out" / "sq.mp4")
+    frames = read_frames(tmp_path / "out" / "sq.avi")
     for f in range(T):
         ys, xs = np.nonzero(frames[f].mean(axis=2) > 130)
         found = np.array([(xs.min(), ys.min()), (xs.max(), ys.min()), (xs.min(), ys.max()), (xs.max(), ys.max())])
@@ -184,8 +184,8 @@ def test_crop_fewer_video_frames_than_skeleton_is_an_error(tmp_path: Path) -> No
     ann["keypoint"] = np.concatenate([ann["keypoint"], ann["keypoint"][:, :3]], axis=1)
     ann["keypoint_score"] = np.concatenate([ann["keypoint_score"], ann["keypoint_score"][:, :3]], axis=1)
     with pytest.raises(EpamnetError, match=r"sq\.avi: the video has 12 frames but the skeleton of sq has 15"):
-        crop_sample(ann, tmp_path / "sq.avi", tmp_path / "out" / "sq.mp4", size=32)
-    assert not (tmp_path / "out" / "sq.mp4").exists()
+        crop_sample(ann, tmp_path / "sq.avi", tmp_path / "out" / "sq.avi", size=32)
+    assert not (tmp_path / "out" / "sq.avi").exists()
 
 
 def test_crop_longer_video_keeps_the_skeleton_frames(tmp_path: Path) -> None:
@@ -194,9 +194,9 @@ def test_crop_longer_video_keeps_the_skeleton_frames(tmp_path: Path) -> None:
     for key in ("keypoint", "keypoint_score"):
         ann[key] = ann[key][:, :8].copy()
     ann["total_frames"] = 8
-    new = crop_sample(ann, tmp_path / "sq.avi", tmp_path / "sq.mp4", size=32)
+    new = crop_sample(ann, tmp_path / "sq.avi", tmp_path / "sq.avi", size=32)
     assert new["total_frames"] == 8
-    assert video_info(tmp_path / "sq.mp4", count_frames=True).frames == 8
+    assert video_info(tmp_path / "sq.avi", count_frames=True).frames == 8
 
 
 # ----------------------------------------------------------------------------- shards and merge
@@ -236,9 +236,9 @@ def test_shards_partition_the_samples_and_merge_reproduces_them(tmp_path: Path) 
         assert result.written == len(names) and result.failed == []
         assert json.loads(failures_path(tmp_path / "interim" / f"shard-{i:03d}.pkl").read_text()) == []
         assert sorted(p.name for p in (tmp_path / "prepared" / "videos" / f"shard-{i:03d}").iterdir()) == [
-            f"{x}.mp4" for x in names
+            f"{x}{PREPARED_VIDEO_SUFFIX}" for x in names
         ]
-        assert all(a["filename"] == f"videos/shard-{i:03d}/{a['frame_dir']}.mp4" for a in shard)
+        assert all(a["filename"] == f"videos/shard-{i:03d}/{a['frame_dir']}{PREPARED_VIDEO_SUFFIX}" for a in shard)
         seen += names
     assert sorted(seen) == sorted(NAMES) and len(seen) == len(set(seen))  # union = all, no overlap
 
@@ -258,7 +258,7 @@ def test_merge_rejects_duplicates_and_missing_videos(tmp_path: Path) -> None:
     out = tmp_path / "prepared" / "annotations.pkl"
     with pytest.raises(EpamnetError, match=r"shard-000\.pkl: sample s01 is also in .*shard-000\.pkl"):
         merge_shards([shards[0], shards[0]], out)
-    (tmp_path / "prepared" / "videos" / "shard-001" / "s02.mp4").unlink()
+    (tmp_path / "prepared" / "videos" / "shard-001" / f"s02{PREPARED_VIDEO_SUFFIX}").unlink()
     with pytest.raises(EpamnetError, match=r"shard-001\.pkl: the video of s02 .*does not exist"):
         merge_shards(shards, out)
     assert not out.exists()
@@ -286,7 +286,7 @@ def test_shard_skip_records_failures_and_keeps_the_rest(tmp_path: Path) -> None:
     assert "not found" in failures[1]["reason"]
     shard = load_annotations(tmp_path / "interim" / "shard-000.pkl")
     assert [a["frame_dir"] for a in shard] == ["s01", "s07"]
-    assert sorted(p.name for p in (tmp_path / "prepared" / "videos" / "shard-000").iterdir()) == ["s01.mp4", "s07.mp4"]
+    assert sorted(p.name for p in (tmp_path / "prepared" / "videos" / "shard-000").iterdir()) == [f"s01{PREPARED_VIDEO_SUFFIX}", f"s07{PREPARED_VIDEO_SUFFIX}"]
 
 
 def _ntu_finder(videos: dict[str, Path]):

@@ -41,7 +41,7 @@ from epamnet.io.skeleton import load_annotations, save_annotations
 from epamnet.io.video import VideoWriter, video_info, write_video
 from epamnet.models.epam import build_model
 from epamnet.config.model import synthetic_spec
-from epamnet.prepare.crop import crop_sample, crop_shard, failures_path
+from epamnet.prepare.crop import PREPARED_VIDEO_SUFFIX, crop_sample, crop_shard, failures_path
 from epamnet.prepare.splits import make_splits
 from helpers import one_error_line, run_cli
 
@@ -149,11 +149,11 @@ def test_nan_negative_huge_and_unscored_keypoints_are_skipped_or_clipped(tmp_pat
     ann["keypoint"], ann["keypoint_score"] = kp, sc
     write_video(tmp_path / "v.avi", np.zeros((T, H, W, 3), np.uint8), fps=10, codec="MJPG")
 
-    new = crop_sample(ann, tmp_path / "v.avi", tmp_path / "out.mp4", size=16)
+    new = crop_sample(ann, tmp_path / "v.avi", tmp_path / "out.avi", size=16)
 
     x0, y0, x1, y1 = new["crop_box"]
     assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H  # the box is clipped to the frame
-    info = video_info(tmp_path / "out.mp4", count_frames=True)
+    info = video_info(tmp_path / "out.avi", count_frames=True)
     assert (info.frames, info.height, info.width) == (T, 16, 16)
     k, s = new["keypoint"], new["keypoint_score"]
     assert k.dtype == s.dtype == np.float32 and np.isfinite(k).all() and np.isfinite(s).all()
@@ -173,11 +173,11 @@ def test_a_skeleton_without_a_person_is_a_clear_per_sample_failure(tmp_path, cas
         ann["keypoint_score"][1] = 0.0
     write_video(tmp_path / "v.avi", np.zeros((T, H, W, 3), np.uint8), fps=10, codec="MJPG")
     with pytest.raises(EpamnetError) as info:
-        crop_sample(ann, tmp_path / "v.avi", tmp_path / "out.mp4", size=16)
+        crop_sample(ann, tmp_path / "v.avi", tmp_path / "out.avi", size=16)
     msg = str(info.value)
     assert "\n" not in msg and msg.startswith(str(tmp_path / "v.avi")) and NTU[0] in msg
     assert case.replace("valid", "scored, finite") in msg and "on_sample_error: skip" in msg
-    assert not (tmp_path / "out.mp4").exists()
+    assert not (tmp_path / "out.avi").exists()
 
 
 def test_cli_crop_shard_lists_every_bad_sample_in_its_failures_file(tmp_path, monkeypatch, capsys):
@@ -200,7 +200,7 @@ def test_cli_crop_shard_lists_every_bad_sample_in_its_failures_file(tmp_path, mo
     assert "3 of 4 samples skipped" in err and "shard-000.failures.json" in err
     kept = load_annotations(tmp_path / "data/interim/ntu60/crop/shard-000.pkl")
     assert [a["frame_dir"] for a in kept] == [NTU[0]]
-    assert sorted(os.listdir(tmp_path / "data/prepared/ntu60/videos/shard-000")) == [f"{NTU[0]}.mp4"]
+    assert sorted(os.listdir(tmp_path / "data/prepared/ntu60/videos/shard-000")) == [f"{NTU[0]}{PREPARED_VIDEO_SUFFIX}"]
     rc, err = run_cli(["crop-merge", "--dataset", "ntu60"], capsys)  # the merge says so again
     assert rc == 0 and "3 samples were skipped by the crop shards" in err and "shard-000.failures.json" in err
 

@@ -26,6 +26,7 @@ import torch
 from epamnet.cli import add_predict_arguments
 from epamnet.config import validate_params
 from epamnet.loader.dataset import RGBPoseDataset
+from epamnet.loader.rgb import normalize_clips
 from epamnet.datasets.registry import get_dataset
 from epamnet.engine.checkpoint import FORMAT
 from epamnet.engine.trainer import _plain_state_dict, _save_model
@@ -112,13 +113,13 @@ def test_top5_with_skeletons_matches_the_evaluation_clip(world, tmp_path, capsys
     params, ann_dir = world["params"], tmp_path / "prepared"
     ann = next(a for a in load_annotations(world["skeletons"]) if a["frame_dir"] == NAME)
     crop = params.prepare.crop
-    cropped = crop_sample(ann, world["video"], ann_dir / "v.mp4", size=crop.size, padding=crop.padding,
-                          threshold=crop.threshold, filename="v.mp4")
+    cropped = crop_sample(ann, world["video"], ann_dir / "v.avi", size=crop.size, padding=crop.padding,
+                          threshold=crop.threshold, filename="v.avi")
     (ann_dir / "split.json").write_text(json.dumps({"test": [[NAME, 0]]}))
     pose_cfg, rgb_cfg = clip_configs(params)
     item = RGBPoseDataset(ann_dir / "split.json", "test", [cropped], ann_dir, pose=pose_cfg, rgb=rgb_cfg)[0]
     with torch.no_grad():
-        rgb, pose = world["model"](item["imgs"][None], item["heatmaps"][None])
+        rgb, pose = world["model"](normalize_clips(item["imgs"][None]), item["heatmaps"][None])
     expected = torch.softmax((rgb + pose)[0].double(), 0).numpy()
     assert np.allclose([r["score"] for r in top], np.sort(expected)[::-1][:5], atol=1e-5)
     assert top[0]["index"] == int(expected.argmax())

@@ -21,7 +21,6 @@ from epamnet.loader.dataset import (
     pose_clip,
     pose_pipeline_config,
 )
-from epamnet.loader.rgb import RGB_MEAN, RGB_STD
 from epamnet.loader.sampling import rgb_indices, rgb_stride, sample_frame_indices
 from epamnet.errors import EpamnetError
 from epamnet.io.skeleton import load_annotations, save_annotations
@@ -183,8 +182,8 @@ def make(prepared: Path, part: str = "train", **kwargs: object) -> RGBPoseDatase
 
 
 def decoded_frame_numbers(imgs: torch.Tensor) -> np.ndarray:
-    """Undo the normalisation of the green channel and read back the frame numbers."""
-    green = imgs[1].numpy() * RGB_STD[1] + RGB_MEAN[1]
+    """Read the frame numbers back from the green channel of a uint8 clip."""
+    green = imgs[1].numpy().astype(np.float64)
     return np.round((green.mean(axis=(1, 2)) - 10) / 2).astype(int)
 
 
@@ -193,7 +192,7 @@ def test_test_mode_items_shapes_labels_and_frames(prepared: Path) -> None:
     assert len(ds) == 2
     item = ds[0]
     assert item["heatmaps"].shape == (17, 12, 14, 14) and item["heatmaps"].dtype == torch.float32
-    assert item["imgs"].shape == (3, 4, 16, 16) and item["imgs"].dtype == torch.float32
+    assert item["imgs"].shape == (3, 4, 16, 16) and item["imgs"].dtype == torch.uint8
     assert int(item["label"]) == 1 and item["index"] == 0
     pose_inds, rgb_inds, flip = ds.frame_indices(0)
     assert not flip
@@ -244,7 +243,7 @@ def test_flip_applies_to_both_streams_together(prepared: Path) -> None:
     for epoch, flip in flips.items():
         ds.set_epoch(epoch)
         item = ds[2]
-        red = item["imgs"][0].numpy() * RGB_STD[0] + RGB_MEAN[0]  # T x H x W
+        red = item["imgs"][0].numpy().astype(np.float64)  # T x H x W
         left, right = red[:, :, :6].mean(), red[:, :, -6:].mean()
         side = "left" if left > right else "right"
         assert (left > right) == flip, f"epoch {epoch}: flip={flip} but the red half is on the {side}"

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from epamnet.errors import EpamnetError
-from epamnet.io.video import VideoInfo, VideoWriter, iter_frames, read_frames, video_info, write_video
+from epamnet.io.video import (
+    VideoInfo,
+    VideoWriter,
+    is_random_access,
+    iter_frames,
+    read_frames,
+    video_info,
+    write_video,
+)
 
 H, W, T = 48, 64, 12
 
@@ -165,3 +173,71 @@ def test_truncated_video_is_an_error_and_a_transcode_leaves_nothing(tmp_path: Pa
             for frame in iter_frames(bad):
                 writer.write(frame)
     assert leftovers(tmp_path) == sorted([good.name, bad.name])
+
+
+# ---------------------------------------------------------------- MJPEG AVI: random access
+
+
+def _noisy_frames(num: int = 30) -> np.ndarray:
+    """Frames that differ from each other everywhere (a seek to the wrong frame shows)."""
+    rng = np.random.default_rng(3)
+    return rng.integers(0, 256, (num, 32, 40, 3), dtype=np.uint8)
+
+
+def test_mjpeg_random_access_equals_a_sequential_read(tmp_path: Path) -> None:
+    path = tmp_path / "clip.avi"
+    frames = _noisy_frames()
+    write_video(path, frames, fps=30)  # .avi: MJPG, OpenCV's own writer
+    assert is_random_access(path)
+    sequential = np.stack(list(iter_frames(path)))  # every frame, in order, through the same reader
+    assert sequential.shape == frames.shape
+    for wanted in ([29, 0, 17, 17, 3], [5], list(range(30)), [28, 1, 14, 2, 27]):
+        np.testing.assert_array_equal(read_frames(path, wanted), sequential[wanted])
+    np.testing.assert_array_equal(read_frames(path), sequential)
+    with pytest.raises(EpamnetError) as err:
+        read_frames(path, [3, 30])
+    assert_one_line(err, "clip.avi", "frame 30", "only 30 frames", "total_frames")
+
+
+def _spoil_jpeg(path: Path, frame: int) -> None:
+    """Overwrite the start-of-image marker of JPEG frame ``frame`` (its bytes stay in place)."""
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 2) if data[i : i + 3] == b"\xff\xd8\xff"]
+    data[starts[frame] : starts[frame] + 2] = b"\x00\x00"
+    path.write_bytes(bytes(data))
+
+
+def test_mjpeg_reads_decode_only_the_frames_asked_for(tmp_path: Path) -> None:
+    """A frame that cannot decode is harmless unless it is asked for: nothing else is decoded."""
+    path = tmp_path / "clip.avi"
+    frames = _noisy_frames(12)
+    write_video(path, frames, fps=30)
+    good = read_frames(path, [0, 4, 6, 11])
+    _spoil_jpeg(path, 5)
+    np.testing.assert_array_equal(read_frames(path, [0, 4, 6, 11]), good)  # frame 5 lies between: skipped
+    with pytest.raises(EpamnetError) as err:
+        read_frames(path, [0, 5])
+    assert_one_line(err, "clip.avi", "frame 5", "does not decode")
+
+
+def test_mjpeg_bytes_are_the_same_every_time_and_quality_counts(tmp_path: Path) -> None:
+    frames = _noisy_frames(6)
+    a, b, low = tmp_path / "a.avi", tmp_path / "b.avi", tmp_path / "low.avi"
+    write_video(a, frames, fps=30, quality=90)
+    write_video(b, iter(frames), fps=30, quality=90)
+    write_video(low, frames, fps=30, quality=40)
+    assert a.read_bytes() == b.read_bytes()
+    assert low.stat().st_size < a.stat().st_size
+    with pytest.raises(EpamnetError) as err:
+        write_video(tmp_path / "c.mp4", frames, fps=30, quality=90)  # mp4v has no quality
+    assert_one_line(err, "c.mp4", "quality 90", "MJPG")
+
+
+def test_other_videos_are_read_sequentially(tmp_path: Path) -> None:
+    """MPEG-4 in AVI or MP4 is not random access: read from the first frame, same frames."""
+    for name, codec in (("xvid.avi", "XVID"), ("clip.mp4", None)):
+        path = tmp_path / name
+        write_video(path, smooth_frames(), fps=30, codec=codec)
+        assert not is_random_access(path)
+        full = read_frames(path)
+        np.testing.assert_array_equal(read_frames(path, [9, 2, 9]), full[[9, 2, 9]])

@@ -7,6 +7,10 @@ from the epamnet datasets) or tuples (``TensorDataset``); a key is then a positi
 - :class:`SingleStreamTask`: ``logits = model(batch[input_key])``; loss = CE; scores = logits.
 - :class:`FusionTask`: ``rgb, pose = model(imgs, heatmaps)``; loss = CE(rgb) + CE(pose)
   (weights 1:1, as the official code); scores = rgb + pose (raw logits, no softmax).
+
+RGB clips arrive as uint8 (the loader hands out frames, not floats) and are normalised
+here, on the device, a batch at a time, with the task's ``mean`` and ``std``
+(:func:`epamnet.loader.rgb.normalize_clips`); float inputs are passed on unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD, normalize_clips
+
 Key = str | int
+Stats = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -52,15 +59,23 @@ def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device, non_blocking=True)
 
 
+def _input(x: torch.Tensor, device: torch.device, mean: Stats, std: Stats) -> torch.Tensor:
+    """``x`` on ``device``; uint8 RGB clips normalised there."""
+    x = _to(x, device)
+    return normalize_clips(x, mean, std) if x.dtype == torch.uint8 else x
+
+
 @dataclass(frozen=True)
 class SingleStreamTask:
     """One input tensor -> logits (the X-ShiftNet RGB or pose classifier)."""
 
     input_key: Key = "imgs"
     label_key: Key = "label"
+    mean: Stats = RGB_MEAN
+    std: Stats = RGB_STD
 
     def step(self, model: nn.Module, batch: Any, device: torch.device) -> StepOutput:
-        x = _to(pick(batch, self.input_key), device)
+        x = _input(pick(batch, self.input_key), device, self.mean, self.std)
         y = _to(pick(batch, self.label_key), device).long()
         logits = model(x)
         return StepOutput(F.cross_entropy(logits.float(), y), logits.detach().float(), y)
@@ -73,9 +88,11 @@ class FusionTask:
     rgb_key: Key = "imgs"
     pose_key: Key = "heatmaps"
     label_key: Key = "label"
+    mean: Stats = RGB_MEAN
+    std: Stats = RGB_STD
 
     def step(self, model: nn.Module, batch: Any, device: torch.device) -> StepOutput:
-        imgs = _to(pick(batch, self.rgb_key), device)
+        imgs = _input(pick(batch, self.rgb_key), device, self.mean, self.std)
         heatmaps = _to(pick(batch, self.pose_key), device)
         y = _to(pick(batch, self.label_key), device).long()
         rgb_logits, pose_logits = model(imgs, heatmaps)

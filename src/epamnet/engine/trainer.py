@@ -460,24 +460,17 @@ def _train(
                 f"{out_dir}: training diverged in epoch {epoch} (loss {row['train_loss']}); lower train.base_lr or set train.grad_clip"
             )
         broadcast_buffers(ctx, model)  # every rank evaluates (and ends) with rank 0's BN statistics
-        if val_set is not None:
+        for split, eval_set in (("val", val_set), ("test", test_set)):
+            if eval_set is None:
+                continue
             res = evaluate(
-                task, model, val_set,
+                task, model, eval_set,
                 batch_size=cfg.eval_batch_size or cfg.batch_size, device=device, num_classes=num_classes,
                 num_workers=cfg.num_workers, ctx=ctx, mean_class_definition=mean_class_definition,
-                amp=use_amp, desc=f"val {epoch}",
+                amp=use_amp, desc=f"{split} {epoch}",
             )
-            row["val_top1"] = res.top1
-            row["val_mean_class_acc"] = res.mean_class_acc
-        if test_set is not None:
-            res = evaluate(
-                task, model, test_set,
-                batch_size=cfg.eval_batch_size or cfg.batch_size, device=device, num_classes=num_classes,
-                num_workers=cfg.num_workers, ctx=ctx, mean_class_definition=mean_class_definition,
-                amp=use_amp, desc=f"test {epoch}",
-            )
-            row["test_top1"] = res.top1
-            row["test_mean_class_acc"] = res.mean_class_acc
+            row[f"{split}_top1"] = res.top1
+            row[f"{split}_mean_class_acc"] = res.mean_class_acc
         row["time"] = round(time.perf_counter() - t0, 3)
         history.append(row)
         selected = history[_select(history, selection)]["epoch"]

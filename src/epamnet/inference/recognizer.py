@@ -27,6 +27,7 @@ from epamnet.inference.prediction import Prediction
 from epamnet.inference.skeletons import Skeleton
 from epamnet.io.video import VideoInfo
 from epamnet.loader.dataset import PoseClipConfig, RGBClipConfig, pose_clip, rgb_clip
+from epamnet.loader.rgb import normalize_clips
 from epamnet.loader.sampling import rgb_indices, sample_frame_indices
 from epamnet.models.convert import (
     check_state_dict,
@@ -36,7 +37,7 @@ from epamnet.models.convert import (
     read_checkpoint,
 )
 from epamnet.models.epam import build_model
-from epamnet.prepare.crop import crop_sample
+from epamnet.prepare.crop import PREPARED_VIDEO_SUFFIX, crop_sample
 
 if TYPE_CHECKING:
     from epamnet.config import Crop
@@ -173,7 +174,7 @@ def recognize(
 ) -> tuple[Prediction, CroppedVideo]:
     """Classify ``sample``: its global crop (written to ``workdir``), one test clip, one forward pass."""
     crop = settings.crop
-    cropped_video = workdir / "crop.mp4"
+    cropped_video = workdir / f"crop{PREPARED_VIDEO_SUFFIX}"  # the prepared format, as in training
     cropped = crop_sample(sample.skeleton.annotation, sample.path, cropped_video, size=crop.size,
                           padding=crop.padding, threshold=crop.threshold, filename=cropped_video.name)
     pose_inds = sample_frame_indices(int(cropped["total_frames"]), settings.pose.clip_len, test_mode=True)
@@ -184,7 +185,8 @@ def recognize(
     model = recognizer.model.to(device)
     with torch.no_grad():
         rgb_logits, pose_logits, attention = model(
-            torch.from_numpy(imgs)[None].to(device), torch.from_numpy(heatmaps)[None].to(device), return_attention=True
+            normalize_clips(torch.from_numpy(imgs)[None].to(device), settings.rgb.mean, settings.rgb.std),
+            torch.from_numpy(heatmaps)[None].to(device), return_attention=True
         )
     rgb_l = rgb_logits[0].float().cpu().numpy()
     pose_l = pose_logits[0].float().cpu().numpy()

@@ -1,11 +1,23 @@
 """Video reading and writing (OpenCV).
 
 Frames are always ``uint8`` RGB arrays (H x W x 3) on our side; OpenCV's BGR order
-stays inside this module. Reading decodes sequentially (no seeking: seeking in
-MPEG-4/MJPEG AVI files is unreliable across builds) and takes the frame count from
-what actually decodes, because container headers can be wrong. Writing goes to a
-temporary file with the destination's suffix (so OpenCV still picks the container
-from the extension) that is renamed into place only when complete.
+stays inside this module.
+
+Two ways of reading, chosen per file:
+
+- **MJPEG AVI** (every frame a JPEG; the prepared crop videos): read through OpenCV's own
+  AVI/MJPEG reader (``cv2.CAP_OPENCV_MJPEG``, part of every OpenCV build, no FFmpeg), which
+  jumps to a frame through the AVI index. :func:`read_frames` decodes only the frames it is
+  asked for. Every read of such a file, sequential or not, goes through this one reader, so
+  a frame decodes to the same pixels however it is reached.
+- **Anything else** (MPEG-4, H.264, ... through FFmpeg): decoded sequentially from the
+  first frame (no seeking: seeking in inter-coded video is unreliable across builds), the
+  frame count taken from what actually decodes, because container headers can be wrong.
+
+Writing goes to a temporary file with the destination's suffix (so OpenCV still picks
+the container from the extension) that is renamed into place only when complete. The
+``MJPG`` codec is written by OpenCV's own MJPEG writer (byte-identical output for the same
+frames and quality on every machine), other codecs by FFmpeg.
 
 Every problem a user can fix (missing file, undecodable or empty video, a writer
 that does not open) raises :class:`~epamnet.errors.EpamnetError` with one line.
@@ -31,6 +43,9 @@ logger = logging.getLogger(__name__)
 #: Codec chosen from the file suffix when ``codec`` is not given.
 DEFAULT_CODECS: dict[str, str] = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
 
+#: JPEG quality of ``MJPG`` videos when none is given (OpenCV's own default).
+DEFAULT_MJPEG_QUALITY = 95
+
 #: A decoded count may fall short of the header's count by this many frames (or this
 #: fraction of it, whichever is larger) before the file is called truncated: some
 #: encoders announce a frame or two they never write.
@@ -50,11 +65,25 @@ class VideoInfo:
     width: int
 
 
+def _open_mjpeg(path: Path) -> cv2.VideoCapture | None:
+    """OpenCV's AVI/MJPEG reader on ``path``, or None when the file is not an MJPEG AVI."""
+    if path.suffix.lower() != ".avi":
+        return None
+    cap = cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
+    if cap.isOpened() and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+        return cap
+    cap.release()
+    return None
+
+
 def _open_capture(path: Path) -> cv2.VideoCapture:
     if not path.is_file():
         raise file_error(path, "video file not found", "check the path or run the stage that creates it")
     if path.stat().st_size == 0:
         raise file_error(path, "video file is empty (0 bytes)", _FIX_READ)
+    mjpeg = _open_mjpeg(path)
+    if mjpeg is not None:
+        return mjpeg
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
@@ -127,13 +156,43 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     _check_count(path, decoded, header_frames)
 
 
+def is_random_access(path: str | Path) -> bool:
+    """Whether :func:`read_frames` decodes only the frames asked for (an MJPEG AVI) in ``path``."""
+    cap = _open_mjpeg(Path(path))
+    if cap is None:
+        return False
+    cap.release()
+    return True
+
+
+def _read_indexed(path: Path, cap: cv2.VideoCapture, wanted: np.ndarray) -> np.ndarray:
+    """Frames ``wanted`` of an MJPEG AVI: a jump through the index and one JPEG decode each."""
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    last = int(wanted.max())
+    if last >= count:
+        raise file_error(
+            path,
+            f"frame {last} requested but the video has only {count} frames",
+            "check the annotation's total_frames against the video",
+        )
+    got: dict[int, np.ndarray] = {}
+    for index in sorted(set(wanted.tolist())):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise file_error(path, f"frame {index} of {count} does not decode (corrupt JPEG frame)", _FIX_READ)
+        got[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    return np.stack([got[i] for i in wanted.tolist()])
+
+
 def read_frames(path: str | Path, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
     """Decode a video into a T x H x W x 3 uint8 RGB array.
 
     ``indices`` (0-based, any order, repeats allowed) selects frames; the result has
-    one frame per index, in the order given. Frames are decoded sequentially up to the
-    largest index; frames not asked for are skipped without colour conversion. An
-    index beyond the decoded frames raises an error naming the real count.
+    one frame per index, in the order given. In an MJPEG AVI only those frames are
+    decoded (each once); otherwise frames are decoded sequentially up to the largest
+    index, and frames not asked for are skipped without colour conversion. An index
+    beyond the video's frames raises an error naming the real count.
     """
     path = Path(path)
     if indices is None:
@@ -148,6 +207,11 @@ def read_frames(path: str | Path, indices: Sequence[int] | np.ndarray | None = N
     last = int(wanted.max())
     needed = set(wanted.tolist())
     cap = _open_capture(path)
+    if cap.getBackendName() == "CV_MJPEG":
+        try:
+            return _read_indexed(path, cap, wanted)
+        finally:
+            cap.release()
     header_frames = _header(cap)[0]
     got: dict[int, np.ndarray] = {}
     decoded = 0
@@ -191,9 +255,11 @@ class VideoWriter:
     writer is released and the file renamed onto ``path``. On an exception, or when no
     frame was written, the temporary file is removed and ``path`` is left untouched.
     The frame size is taken from the first frame; later frames must match it.
+    ``quality`` (1-100) is the JPEG quality of ``MJPG`` videos (default
+    :data:`DEFAULT_MJPEG_QUALITY`); other codecs have none.
     """
 
-    def __init__(self, path: str | Path, fps: float, codec: str | None = None) -> None:
+    def __init__(self, path: str | Path, fps: float, codec: str | None = None, quality: int | None = None) -> None:
         self.path = Path(path)
         if fps <= 0:
             raise file_error(self.path, f"invalid fps {fps}", "pass a positive frame rate")
@@ -210,6 +276,10 @@ class VideoWriter:
         if len(codec) != 4:
             raise file_error(self.path, f"codec '{codec}' is not a four-character code", "pass e.g. 'mp4v' or 'MJPG'")
         self.codec = codec
+        if quality is not None and (codec != "MJPG" or not 1 <= quality <= 100):
+            raise file_error(self.path, f"quality {quality} given for codec {codec}",
+                             "give a quality of 1-100, and only with the MJPG codec")
+        self.quality = DEFAULT_MJPEG_QUALITY if quality is None and codec == "MJPG" else quality
         self.frames_written = 0
         self._stack: contextlib.ExitStack | None = None
         self._tmp: Path | None = None
@@ -223,7 +293,12 @@ class VideoWriter:
 
     def _open(self, height: int, width: int) -> None:
         assert self._tmp is not None
-        writer = cv2.VideoWriter(str(self._tmp), _fourcc(self.codec), self.fps, (width, height))
+        if self.codec == "MJPG":  # OpenCV's own writer: the same bytes on every machine
+            writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_OPENCV_MJPEG, _fourcc(self.codec), self.fps, (width, height))
+            if writer.isOpened():
+                writer.set(cv2.VIDEOWRITER_PROP_QUALITY, float(self.quality))  # type: ignore[arg-type]
+        else:
+            writer = cv2.VideoWriter(str(self._tmp), _fourcc(self.codec), self.fps, (width, height))
         if not writer.isOpened():
             writer.release()
             raise file_error(
@@ -292,13 +367,15 @@ def write_video(
     frames: Iterable[np.ndarray] | np.ndarray,
     fps: float,
     codec: str | None = None,
+    quality: int | None = None,
 ) -> int:
     """Write RGB frames (an array T x H x W x 3 or any iterable of H x W x 3) to ``path``.
 
     Atomic: the file appears only when complete. The codec defaults to ``mp4v`` for
-    ``.mp4`` and ``MJPG`` for ``.avi``. Returns the number of frames written.
+    ``.mp4`` and ``MJPG`` for ``.avi``; ``quality`` is MJPG's JPEG quality. Returns the
+    number of frames written.
     """
-    with VideoWriter(path, fps=fps, codec=codec) as writer:
+    with VideoWriter(path, fps=fps, codec=codec, quality=quality) as writer:
         for frame in frames:
             writer.write(frame)
     return writer.frames_written
@@ -306,6 +383,8 @@ def write_video(
 
 __all__ = [
     "DEFAULT_CODECS",
+    "DEFAULT_MJPEG_QUALITY",
+    "is_random_access",
     "VideoInfo",
     "VideoWriter",
     "iter_frames",

@@ -11,7 +11,9 @@ follows the official fusion pipeline (spec section 4):
 3. train mode: one flip decision per sample (probability ``flip_ratio``) flips the
    keypoints (with left/right swap) and the RGB frames together;
 4. pose -> ``V x Tp x Hh x Wh`` heatmaps; RGB -> decoded frames only at the needed indices,
-   resized to ``rgb.size`` when the video differs, normalised to ``3 x Tr x S x S``.
+   resized to ``rgb.size`` when the video differs, as a ``3 x Tr x S x S`` uint8 clip. The
+   training device normalises a batch at a time (:func:`epamnet.loader.rgb.normalize_clips`,
+   called by the tasks of :mod:`epamnet.engine.tasks`).
 
 The pose stream alone can instead follow the official pose-only pipeline
 (:func:`pose_pipeline_config` ``"official_pose"``): compaction with ``allow_imgpad``;
@@ -53,7 +55,7 @@ from epamnet.loader.pose_transforms import (
     resize_keypoints,
     short_side_shape,
 )
-from epamnet.loader.rgb import RGB_MEAN, RGB_STD, flip_frames, normalize_frames, resize_frames
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD, format_clip, resize_frames
 from epamnet.loader.sampling import TEST_SEED, rgb_indices, sample_frame_indices
 from epamnet.errors import file_error
 from epamnet.io.skeleton import load_annotations, validate_annotations
@@ -105,7 +107,7 @@ def pose_pipeline_config(config: PoseClipConfig, pipeline: str) -> PoseClipConfi
 
 @dataclass(frozen=True)
 class RGBClipConfig:
-    """How an RGB clip is loaded (defaults: the official 16 frames at 224 x 224)."""
+    """How an RGB clip is loaded (defaults: the official 16 frames at 224 x 224) and normalised."""
 
     clip_len: int = 16
     size: int = 224
@@ -159,12 +161,12 @@ def pose_clip(
 def rgb_clip(
     video: str | os.PathLike[str], indices: np.ndarray, config: RGBClipConfig, *, flip: bool = False
 ) -> np.ndarray:
-    """Decode frames ``indices`` of ``video``; resize, flip, normalise -> ``3 x T x S x S``."""
-    frames = read_frames(video, indices)
-    frames = resize_frames(frames, (config.size, config.size))
-    if flip:
-        frames = flip_frames(frames)
-    return normalize_frames(frames, config.mean, config.std)
+    """Decode frames ``indices`` of ``video``; resize, flip -> ``3 x T x S x S`` uint8.
+
+    Normalise with ``config.mean`` and ``config.std`` (:func:`~epamnet.loader.rgb.normalize_clips`)
+    before the model."""
+    frames = resize_frames(read_frames(video, indices), (config.size, config.size))
+    return format_clip(frames, flip=flip)
 
 
 class ClipDataset(Dataset):

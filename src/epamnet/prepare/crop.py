@@ -10,6 +10,12 @@ The box is computed in the skeleton's pixel frame (the annotation's ``img_shape`
 mapped onto the video frames by ``video size / img_shape``, whatever the ratio (the
 official PKU script hard-coded 1920x1080 keypoints on 960x540 frames).
 
+The prepared videos are MJPEG AVI files (every frame an independent JPEG, quality
+:data:`PREPARED_QUALITY`), written by OpenCV's own MJPEG writer: the loader decodes only
+the frames a training clip samples (:func:`epamnet.io.video.read_frames`), and the bytes
+are the same on every machine. ``benchmarks/bench_prepared_video.py`` measured the
+choice against MPEG-4 Part 2 (decode time, disk size, fidelity to the cropped frames).
+
 Scale: NTU-120 has 114k videos. Samples are sharded (sorted by ``frame_dir``, shard
 ``i`` of ``n`` takes positions ``i, i+n, ...``), each shard streams its videos one frame
 at a time (decode, crop, resize, encode), so memory per sample is a few frames whatever
@@ -46,6 +52,12 @@ from epamnet.prepare.global_box import (
 
 logger = logging.getLogger(__name__)
 
+#: Container and codec of the prepared crop videos (see the module doc).
+PREPARED_VIDEO_SUFFIX = ".avi"
+PREPARED_CODEC = "MJPG"
+#: JPEG quality of the prepared crop videos.
+PREPARED_QUALITY = 90
+
 #: Relative difference between the horizontal and vertical video/skeleton scales above
 #: which the two are probably not the same camera frame (logged as a warning).
 ASPECT_TOLERANCE = 0.02
@@ -68,7 +80,8 @@ def crop_sample(
     padding: float = 0.25,
     threshold: float = 10,
     hw_ratio: float | None = 1.0,
-    codec: str | None = None,
+    codec: str | None = PREPARED_CODEC,
+    quality: int | None = PREPARED_QUALITY,
     filename: str | None = None,
 ) -> dict[str, Any]:
     """Crop one video to its global box, resize it to ``size`` x ``size``; return the new annotation.
@@ -80,7 +93,9 @@ def crop_sample(
     person: nothing to crop to, nothing for the pose stream to see). The new annotation
     has ``img_shape`` (size, size), ``original_shape`` = the skeleton's ``img_shape``,
     ``crop_box`` (x0, y0, x1, y1 in the skeleton's pixels, as actually cut), keypoints in
-    cropped-frame pixels, and ``filename`` (default: ``out_video``'s name).
+    cropped-frame pixels, and ``filename`` (default: ``out_video``'s name). ``codec`` and
+    ``quality`` default to the prepared format (an MJPEG AVI: give ``out_video`` the suffix
+    :data:`PREPARED_VIDEO_SUFFIX`).
     """
     video_path, out_video = Path(video_path), Path(out_video)
     name = str(annotation["frame_dir"])
@@ -110,7 +125,7 @@ def crop_sample(
     written = 0
     frames = iter_frames(video_path)
     try:
-        with VideoWriter(out_video, fps=info.fps, codec=codec) as writer:
+        with VideoWriter(out_video, fps=info.fps, codec=codec, quality=quality) as writer:
             for frame in frames:
                 if written == total:
                     break
@@ -167,12 +182,12 @@ def crop_shard(
     threshold: float = 10,
     hw_ratio: float | None = 1.0,
     on_error: Literal["fail", "skip"] = "fail",
-    codec: str | None = None,
     root: str | Path | None = None,
 ) -> ShardResult:
     """Crop shard ``shard`` of ``num_shards`` of the samples in ``skeletons_path``.
 
-    Writes ``out_video_dir/<frame_dir>.mp4`` (the folder appears atomically, as a whole)
+    Writes ``out_video_dir/<frame_dir>.avi`` (the prepared format, see the module doc; the
+    folder appears atomically, as a whole)
     and ``out_pkl`` (the cropped annotations, ``filename`` = the video's path relative to
     ``root``, the prepared dataset folder; default: two levels above ``out_video_dir``), and always
     ``<out_pkl stem>.failures.json`` (a list of ``{frame_dir, file, reason}``, empty
@@ -200,9 +215,9 @@ def crop_shard(
                 src = Path(video_for(name))
                 results.append(
                     crop_sample(
-                        ann, src, tmp_dir / f"{name}.mp4",
+                        ann, src, tmp_dir / f"{name}{PREPARED_VIDEO_SUFFIX}",
                         size=size, padding=padding, threshold=threshold, hw_ratio=hw_ratio,
-                        codec=codec, filename=(rel_dir / f"{name}.mp4").as_posix(),
+                        filename=(rel_dir / f"{name}{PREPARED_VIDEO_SUFFIX}").as_posix(),
                     )
                 )
             except MemoryError:
@@ -272,6 +287,9 @@ def _count_failures(path: Path) -> int:
 
 
 __all__ = [
+    "PREPARED_CODEC",
+    "PREPARED_QUALITY",
+    "PREPARED_VIDEO_SUFFIX",
     "ShardResult",
     "crop_sample",
     "crop_shard",

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from epamnet.loader.rgb import RGB_MEAN, RGB_STD
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD, normalize_clips
 from epamnet.models.attention_maps import upsample
 from epamnet.report.figures import save_figure
 
@@ -38,6 +38,8 @@ def compute_attention(
     """
     was_training = model.training
     model.eval()
+    if imgs.dtype == torch.uint8:  # the loader's clips: normalised as the tasks normalise them
+        imgs = normalize_clips(imgs)
     try:
         rgb_logits, pose_logits, attention = model(imgs, heatmaps, return_attention=True)
     finally:
@@ -48,7 +50,9 @@ def compute_attention(
 
 
 def denormalize(imgs: torch.Tensor) -> np.ndarray:
-    """Model input ``N x 3 x T x H x W`` (ImageNet-normalised) -> ``N x T x H x W x 3`` uint8 frames."""
+    """Clips ``N x 3 x T x H x W`` (uint8 as loaded, or ImageNet-normalised) -> ``N x T x H x W x 3`` uint8 frames."""
+    if imgs.dtype == torch.uint8:
+        return imgs.detach().cpu().permute(0, 2, 3, 4, 1).numpy()
     mean = torch.tensor(RGB_MEAN, dtype=torch.float32).view(1, 3, 1, 1, 1)
     std = torch.tensor(RGB_STD, dtype=torch.float32).view(1, 3, 1, 1, 1)
     frames = (imgs.detach().float().cpu() * std + mean).clamp(0, 255).round().to(torch.uint8)
