@@ -10,8 +10,9 @@ them, i.e. loader clips/s / consumption clips/s > 1. Both are measured in this p
    ``params.yaml`` with ``model.preset: paper``: RGB 16 frames x 224 x 224, pose
    48 frames x 17 x 56 x 56 heatmaps; sigma, padding, flip ratio from ``data``), in
    training mode (random sampling + flip). Its inputs are written to a temporary folder
-   as the crop and splits stages would: ``--videos`` mp4 files of ``--frames`` 224 x 224
-   frames (``epamnet.io.video.write_video``; a smooth moving scene with mild noise),
+   as the crop and splits stages would: ``--videos`` prepared crop videos (the crop
+   stage's MJPEG AVI) of ``--frames`` 224 x 224 frames (``epamnet.io.video.write_video``;
+   a smooth moving scene with mild noise),
    ``annotations.pkl`` (``epamnet.io.skeleton.save_annotations``; ``--persons`` persons of
    COCO-17 keypoints drifting over time, a few missed joints) and a split JSON whose
    ``train`` part has ``--samples`` entries over those videos. Time per clip is the
@@ -65,6 +66,7 @@ from epamnet.engine.tasks import FusionTask, SingleStreamTask
 from epamnet.io.skeleton import save_annotations
 from epamnet.io.video import write_video
 from epamnet.models.epam import build_model
+from epamnet.prepare.crop import PREPARED_VIDEO_SUFFIX
 from epamnet.stages.streams import clip_configs
 
 IMG = 224  # prepared (cropped) video side, prepare.crop.size in the paper setting
@@ -113,8 +115,8 @@ def write_inputs(
     (root / "videos").mkdir(parents=True)
     names = []
     for v in range(videos):
-        name = f"videos/v{v:03d}.mp4"
-        write_video(root / name, _frames(rng, frames), fps=30)
+        name = f"videos/v{v:03d}{PREPARED_VIDEO_SUFFIX}"
+        write_video(root / name, _frames(rng, frames), fps=30)  # the crop stage's format
         names.append(name)
     anns, rows = [], []
     for i in range(samples):
@@ -240,7 +242,7 @@ def main() -> None:
           f"OpenCV {cv2.__version__} threads {cv2.getNumThreads()}, training device {device}")
     print(f"loader (paper sizes, train mode): RGB {rgb_p.clip_len} x {rgb_p.size}x{rgb_p.size}, pose "
           f"{pose_p.clip_len} x 17 x {pose_p.heatmap_size[0]}x{pose_p.heatmap_size[1]}, flip_ratio "
-          f"{params.data.flip_ratio}; {args.videos} mp4 videos x {args.frames} frames {IMG}x{IMG}, "
+          f"{params.data.flip_ratio}; {args.videos} prepared crop videos (MJPEG AVI) x {args.frames} frames {IMG}x{IMG}, "
           f"{args.persons} person(s), {args.samples} samples")
     print(f"training step (synthetic spec): RGB 3 x {sspec.rgb.clip_len} x {sspec.rgb.input_size}x"
           f"{sspec.rgb.input_size}, pose {sspec.pose.in_channels} x {sspec.pose.clip_len} x {sspec.pose.input_size}x"

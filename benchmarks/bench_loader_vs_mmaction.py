@@ -218,6 +218,9 @@ def check_sample(
     start = steps["sample"](mm_ds.get_data_info(i))
     start["Pose_inds"], start["RGB_inds"] = pose_inds.astype(np.int32), rgb_inds.astype(np.int32)
 
+    rgb = steps["decode"](copy.deepcopy(start))
+    decoded = np.stack(rgb["imgs"])
+
     full = copy.deepcopy(start)
     for name in ("decode", "compact", "resize", "flip", "heatmaps", "format", "pack"):
         full = steps[name](full)
@@ -226,12 +229,10 @@ def check_sample(
     heat = full["inputs"]["heatmap_imgs"][0].numpy()
     ours_heat = item["heatmaps"].numpy()
 
-    rgb = steps["decode"](copy.deepcopy(start))
-    decoded = np.stack(rgb["imgs"])
     ours_decoded = read_frames(ours_ds.prepared_root / ours_ds.annotations[i]["filename"], rgb_inds)
     # Its Flip, FormatShape and normalisation on our decoded frames (its decoder may be another
     # JPEG decoder, compared separately) vs our item normalised as the tasks normalise it.
-    rgb["imgs"] = [np.ascontiguousarray(f) for f in ours_decoded]  # Flip flips in place
+    rgb["imgs"] = [f.copy() for f in ours_decoded]  # its Flip flips in place
     rgb = steps["format"](steps["flip"](rgb))
     mm_rgb = mm_normalise(torch.from_numpy(np.ascontiguousarray(rgb["imgs"][0])), *mm_rgb_statistics(config))
     return {
@@ -321,8 +322,8 @@ def main() -> None:
               f"{max(c['heat_diff'] for c in checks):.3g} (peaks up to {max(c['heat_peak'] for c in checks):.2f})")
         diffs = np.concatenate([c["decode_diff"].ravel() for c in checks])
         print(f"  decoded RGB frames (ours read_frames vs its decoder): |diff| mean {diffs.mean():.2f}, 99th "
-              f"percentile {np.percentile(diffs, 99):.0f}, max {diffs.max()} grey levels (another JPEG decoder; "
-              f"not explained further here)")
+              f"percentile {np.percentile(diffs, 99):.0f}, max {diffs.max()} grey levels (FFmpeg's JPEG decoder vs "
+              f"libjpeg's)")
         print(f"  RGB clip (our decoded frames through its Flip, FormatShape, data_preprocessor normalisation vs "
               f"our uint8 item through normalize_clips): max |diff| {max(c['rgb_diff'] for c in checks):.3g}")
         hs, ws = [c["box"][0] for c in checks], [c["box"][1] for c in checks]

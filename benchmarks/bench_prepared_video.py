@@ -3,7 +3,8 @@
 A training clip needs a few frames of each prepared crop video (16 of 70-300 in the paper's
 RGB stream), at random positions. This compares, on the same generated crop clips
 (``scenes.render_sample``: 224 x 224 frames of one or two persons in a textured room with
-sensor noise, ``--clips`` clips of ``--min-frames`` to ``--max-frames`` frames):
+sensor noise; ``--clips`` clips of 70-140 frames, as NTU's, and as many of 300-600, as
+longer untrimmed-style clips; ``--lengths`` sets the groups):
 
 - ``mp4v``: MPEG-4 Part 2 in MP4 through FFmpeg (the crop stage's former format); an
   inter-coded stream is read from the first frame up to the last frame a clip needs
@@ -51,9 +52,9 @@ def psnr(decoded: np.ndarray, source: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=8)
-    parser.add_argument("--min-frames", type=int, default=70)
-    parser.add_argument("--max-frames", type=int, default=140)
+    parser.add_argument("--clips", type=int, default=8, help="clips per length group")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[70, 140, 300, 600],
+                        help="pairs of min and max frames, one group each")
     parser.add_argument("--repeats", type=int, default=5, help="sampled clips per video and format")
     parser.add_argument("--qualities", type=int, nargs="+", default=[75, PREPARED_QUALITY, 95])
     args = parser.parse_args()
@@ -66,17 +67,25 @@ def main() -> None:
     except ImportError:
         decord = None
 
-    rng = np.random.default_rng(0)
-    lengths = np.linspace(args.min_frames, args.max_frames, args.clips).round().astype(int)
+    print(f"pinned to CPU {core}; OpenCV {cv2.__version__}; decord {'installed' if decord else 'not installed'}; "
+          f"load average {os.getloadavg()[0]:.2f}; {args.repeats} training draws of {CLIP_LEN} frames per clip")
+    groups = list(zip(args.lengths[::2], args.lengths[1::2], strict=True))
+    for g, (lo, hi) in enumerate(groups):
+        measure(args, lo, hi, np.random.default_rng(g), decord)
+    print(f"prepared format of the crop stage: mjpeg q{PREPARED_QUALITY}. Disk: clips x 100 frames x kB/frame, "
+          "scale by the real mean clip length / 100; generated scenes compress unlike camera video, so measure "
+          "on real crops before sizing a disk")
+
+
+def measure(args: argparse.Namespace, lo: int, hi: int, rng: np.random.Generator, decord) -> None:
+    """Write, time and compare every format on ``args.clips`` clips of ``lo``-``hi`` frames."""
+    lengths = np.linspace(lo, hi, args.clips).round().astype(int)
     sources = [render_sample(int(n), 2 if i % 3 == 2 else 1, rng)[0] for i, n in enumerate(lengths)]
     formats = {"mp4v": (".mp4", {})} | {f"mjpeg q{q}": (".avi", {"quality": q}) for q in args.qualities}
     draws = np.random.default_rng(1)
     indices = [[sample_frame_indices(len(s), CLIP_LEN, test_mode=False, rng=draws) for _ in range(args.repeats)]
                for s in sources]
-    print(f"{args.clips} generated crop clips 224x224, {args.min_frames}-{args.max_frames} frames; "
-          f"{args.repeats} training draws of {CLIP_LEN} frames each; pinned to CPU {core}; "
-          f"OpenCV {cv2.__version__}, load average {os.getloadavg()[0]:.2f}")
-
+    print(f"{args.clips} generated crop clips 224x224 of {lo}-{hi} frames:")
     rows = {}
     with tempfile.TemporaryDirectory(prefix="bench_prepared_") as tmp:
         root = Path(tmp)
@@ -112,9 +121,8 @@ def main() -> None:
     for name, (t, size, q) in rows.items():
         gb = NTU120_CLIPS * 100 * size / 1e9
         print(f"{name:<14} {t * 1e3:14.2f} ms {base / t:7.2f}x {size / 1e3:9.2f} {gb:18.1f} {q:8.1f}")
-    print(f"prepared format of the crop stage: mjpeg q{PREPARED_QUALITY}. Disk: clips x 100 frames x kB/frame, "
-          "scale by the real mean clip length / 100; generated scenes compress unlike camera video, so measure "
-          "on real crops before sizing a disk")
+
+
 
 
 if __name__ == "__main__":

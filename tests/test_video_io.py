@@ -233,11 +233,14 @@ def test_mjpeg_bytes_are_the_same_every_time_and_quality_counts(tmp_path: Path) 
     assert_one_line(err, "c.mp4", "quality 90", "MJPG")
 
 
-def test_other_videos_are_read_sequentially(tmp_path: Path) -> None:
-    """MPEG-4 in AVI or MP4 is not random access: read from the first frame, same frames."""
+def test_other_videos_are_read_sequentially_and_quietly(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    """MPEG-4 in AVI or MP4 is not random access: read from the first frame, same frames;
+    and OpenCV's MJPEG reader is not tried on them (it would print a warning per file)."""
     for name, codec in (("xvid.avi", "XVID"), ("clip.mp4", None)):
         path = tmp_path / name
         write_video(path, smooth_frames(), fps=30, codec=codec)
+        capfd.readouterr()
         assert not is_random_access(path)
         full = read_frames(path)
         np.testing.assert_array_equal(read_frames(path, [9, 2, 9]), full[[9, 2, 9]])
+        assert "WARN" not in capfd.readouterr().err

@@ -16,8 +16,8 @@ Two ways of reading, chosen per file:
 
 Writing goes to a temporary file with the destination's suffix (so OpenCV still picks
 the container from the extension) that is renamed into place only when complete. The
-``MJPG`` codec is written by OpenCV's own MJPEG writer (byte-identical output for the same
-frames and quality on every machine), other codecs by FFmpeg.
+``MJPG`` codec is written by OpenCV's own MJPEG writer (no FFmpeg; the same frames and
+quality give the same bytes), other codecs by FFmpeg.
 
 Every problem a user can fix (missing file, undecodable or empty video, a writer
 that does not open) raises :class:`~epamnet.errors.EpamnetError` with one line.
@@ -45,6 +45,8 @@ DEFAULT_CODECS: dict[str, str] = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"
 
 #: JPEG quality of ``MJPG`` videos when none is given (OpenCV's own default).
 DEFAULT_MJPEG_QUALITY = 95
+#: Bytes of an AVI file searched for its codec (the RIFF headers come first).
+_SNIFF_BYTES = 4096
 
 #: A decoded count may fall short of the header's count by this many frames (or this
 #: fraction of it, whichever is larger) before the file is called truncated: some
@@ -65,9 +67,20 @@ class VideoInfo:
     width: int
 
 
+def _looks_mjpeg_avi(path: Path) -> bool:
+    """An AVI (RIFF) file whose headers name the MJPG codec: sniffed, so that OpenCV's MJPEG
+    reader is never tried on another codec (it logs a warning for each such file)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return head[:4] == b"RIFF" and head[8:12] == b"AVI " and b"MJPG" in head
+
+
 def _open_mjpeg(path: Path) -> cv2.VideoCapture | None:
     """OpenCV's AVI/MJPEG reader on ``path``, or None when the file is not an MJPEG AVI."""
-    if path.suffix.lower() != ".avi":
+    if path.suffix.lower() != ".avi" or not _looks_mjpeg_avi(path):
         return None
     cap = cv2.VideoCapture(str(path), cv2.CAP_OPENCV_MJPEG)
     if cap.isOpened() and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
@@ -293,7 +306,7 @@ class VideoWriter:
 
     def _open(self, height: int, width: int) -> None:
         assert self._tmp is not None
-        if self.codec == "MJPG":  # OpenCV's own writer: the same bytes on every machine
+        if self.codec == "MJPG":  # OpenCV's own writer: the same frames give the same bytes
             writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_OPENCV_MJPEG, _fourcc(self.codec), self.fps, (width, height))
             if writer.isOpened():
                 writer.set(cv2.VIDEOWRITER_PROP_QUALITY, float(self.quality))  # type: ignore[arg-type]

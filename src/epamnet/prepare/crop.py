@@ -12,8 +12,8 @@ official PKU script hard-coded 1920x1080 keypoints on 960x540 frames).
 
 The prepared videos are MJPEG AVI files (every frame an independent JPEG, quality
 :data:`PREPARED_QUALITY`), written by OpenCV's own MJPEG writer: the loader decodes only
-the frames a training clip samples (:func:`epamnet.io.video.read_frames`), and the bytes
-are the same on every machine. ``benchmarks/bench_prepared_video.py`` measured the
+the frames a training clip samples (:func:`epamnet.io.video.read_frames`), and the same
+frames give the same bytes. ``benchmarks/bench_prepared_video.py`` measured the
 choice against MPEG-4 Part 2 (decode time, disk size, fidelity to the cropped frames).
 
 Scale: NTU-120 has 114k videos. Samples are sharded (sorted by ``frame_dir``, shard
