@@ -27,7 +27,7 @@ from epamnet.models.epam import (
 from epamnet.models.profile import count_parameters
 from epamnet.config.model import paper_spec, spec_from_dict, synthetic_spec
 from epamnet.models.tsm import temporal_shift, temporal_shift_naive
-from epamnet.models.xshift import XShiftNet, se_bottleneck
+from epamnet.models.xshift import FrameConv3d, XShiftNet, se_bottleneck
 
 # ----------------------------------------------------------------------------- shift
 
@@ -550,3 +550,45 @@ def test_shift_with_one_channel_per_direction():
         exp_grad[:, 0, 0] = 0
         exp_grad[:, 1, -1] = 0
         assert torch.equal(grad, exp_grad)
+
+
+# ---------------------------------------------------------------- frame convolutions
+
+
+@pytest.mark.parametrize(
+    ("cin", "cout", "kernel", "stride", "padding", "groups"),
+    [
+        (17, 8, (1, 3, 3), (1, 1, 1), (0, 1, 1), 1),  # pose stem
+        (3, 6, (1, 3, 3), (1, 2, 2), (0, 1, 1), 1),  # RGB stem, spatial stride
+        (12, 12, (1, 3, 3), (1, 2, 2), (0, 1, 1), 12),  # depthwise, strided
+        (5, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1), 1),  # a temporal kernel: plain Conv3d
+    ],
+)
+def test_frame_conv_equals_conv3d_forward_and_backward(cin, cout, kernel, stride, padding, groups):
+    """FrameConv3d computes the Conv3d's function and gradients (float64: to rounding)."""
+
+    torch.manual_seed(0)
+    reference = nn.Conv3d(cin, cout, kernel, stride, padding, groups=groups, bias=True).double()
+    frame = FrameConv3d(cin, cout, kernel, stride, padding, groups=groups, bias=True).double()
+    frame.load_state_dict(reference.state_dict())
+    x = torch.randn(2, cin, 5, 9, 11, dtype=torch.float64)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = reference(xa), frame(xb)
+    assert yb.shape == ya.shape and yb.is_contiguous()
+    torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(ya)
+    ya.backward(g)
+    yb.backward(g)
+    torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
+    assert xb.grad.is_contiguous()
+    torch.testing.assert_close(frame.weight.grad, reference.weight.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(frame.bias.grad, reference.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_spatial_convs_of_the_backbone_are_frame_convs_and_the_state_dict_is_unchanged():
+
+    net = XShiftNet(synthetic_spec().pose)
+    spatial = [m for m in net.modules() if isinstance(m, nn.Conv3d) and m.kernel_size[1:] != (1, 1)]
+    assert spatial and all(isinstance(m, FrameConv3d) for m in spatial)
+    assert all(type(m) is nn.Conv3d for m in net.modules() if isinstance(m, nn.Conv3d) and m.kernel_size == (1, 1, 1))
+    assert "conv1_s.conv.weight" in net.state_dict() and net.conv1_s.conv.weight.shape[2:] == (1, 3, 3)

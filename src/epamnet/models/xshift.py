@@ -18,14 +18,67 @@ checkpoints load without renaming (``models/convert.py``).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from epamnet.config.model import StreamSpec
 from epamnet.models.tsm import temporal_shift
 
 
+class FrameConv3d(nn.Conv3d):
+    """A Conv3d whose kernel spans one frame (``1 x k x k``, no temporal stride or padding),
+    computed as a 2D convolution of the ``N * T`` frames in channels-last layout.
+
+    The arithmetic is the convolution's own (the same weights, the same multiply-adds);
+    on a CPU, oneDNN's 2D channels-last kernels run it, and their backward pass, much faster
+    than the 3D ones (``benchmarks/bench_frame_conv.py``). Input and output are ordinary
+    contiguous ``N, C, T, H, W`` tensors; the module stays an ``nn.Conv3d``, so weights,
+    initialisation, state dicts and official checkpoints are unchanged.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel_size[0] != 1 or self.stride[0] != 1 or self.padding[0] != 0 or self.padding_mode != "zeros":
+            return super().forward(x)
+        frames = _ToFrames.apply(x)
+        out = F.conv2d(frames, self.weight.squeeze(2), self.bias, self.stride[1:], self.padding[1:],
+                       self.dilation[1:], self.groups)
+        return _FromFrames.apply(out, x.shape[2])
+
+
+class _ToFrames(torch.autograd.Function):
+    """``N, C, T, H, W`` (contiguous) -> ``N*T, C, H, W`` channels-last; the gradient goes back contiguous."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        n, c, t, h, w = x.shape
+        ctx.shape = (n, c, t, h, w)
+        return x.transpose(1, 2).reshape(n * t, c, h, w).contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        n, c, t, h, w = ctx.shape
+        return grad.reshape(n, t, c, h, w).transpose(1, 2).contiguous()
+
+
+class _FromFrames(torch.autograd.Function):
+    """``N*T, C, H, W`` -> contiguous ``N, C, T, H, W``; the gradient goes back channels-last."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, t: int) -> torch.Tensor:  # type: ignore[override]
+        nt, c, h, w = y.shape
+        ctx.shape = (nt, c, h, w, t)
+        return y.reshape(nt // t, t, c, h, w).transpose(1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        nt, c, h, w, t = ctx.shape
+        return grad.transpose(1, 2).reshape(nt, c, h, w).contiguous(memory_format=torch.channels_last), None
+
+
 class ConvBN(nn.Module):
-    """Conv3d (no bias) + BatchNorm3d, optionally ReLU; names ``conv`` / ``bn`` as mmcv's ConvModule."""
+    """Conv3d (no bias) + BatchNorm3d, optionally ReLU; names ``conv`` / ``bn`` as mmcv's ConvModule.
+
+    A ``1 x k x k`` kernel (k > 1) runs as a :class:`FrameConv3d`."""
 
     def __init__(
         self,
@@ -38,7 +91,8 @@ class ConvBN(nn.Module):
         relu: bool = True,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv3d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False)
+        conv = FrameConv3d if kernel_size[1:] != (1, 1) else nn.Conv3d  # 1x1x1: the 3D kernel is as fast
+        self.conv = conv(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False)
         self.bn = nn.BatchNorm3d(out_channels)
         self.act = nn.ReLU(inplace=True) if relu else nn.Identity()
 

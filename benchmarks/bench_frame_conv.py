@@ -1,0 +1,78 @@
+"""Benchmark: X-ShiftNet's 1 x k x k convolutions as 2D channels-last convolutions of the frames.
+
+``epamnet.models.xshift.FrameConv3d`` computes a Conv3d whose kernel spans one frame as a
+2D convolution of the ``N * T`` frames in channels-last layout (the same function and
+gradients; ``tests/test_models.py`` checks both). This times one training step (forward,
+loss, backward) of each stream with the frame convolutions against the same model with
+every ``FrameConv3d`` running ``nn.Conv3d.forward`` (the 3D kernels), in one process, at one
+thread, alternating the two and taking the best of ``--repeats`` medians:
+
+- the synthetic preset (the default run's model, batch 8): pose 17 x 24 x 32 x 32, RGB
+  3 x 8 x 64 x 64, and the fusion;
+- the paper preset (batch ``--paper-batch``): pose 17 x 48 x 56 x 56, RGB 3 x 16 x 224 x 224.
+
+Run: ``PYTHONPATH=src python benchmarks/bench_frame_conv.py [--repeats 3] [--paper-batch 2]``.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from epamnet.config.model import paper_spec, synthetic_spec
+from epamnet.models.epam import build_model
+from epamnet.models.xshift import FrameConv3d
+
+FAST = FrameConv3d.forward
+
+
+def step_seconds(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, iters: int) -> float:
+    times = []
+    for i in range(iters + 1):  # the first: warm-up
+        t0 = time.perf_counter()
+        model.zero_grad(set_to_none=True)
+        out = model(*inputs)
+        outs = out if isinstance(out, tuple) else (out,)
+        sum(F.cross_entropy(o, labels) for o in outs).backward()
+        if i:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=5, help="timed steps per repeat (synthetic preset)")
+    parser.add_argument("--paper-batch", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, 1 thread, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"{'preset':<10} {'stream':<7} {'batch':>5} {'Conv3d':>10} {'frames':>10} {'speed-up':>9}")
+    for preset, spec, batch, iters in (("synthetic", synthetic_spec(), 8, args.iters),
+                                       ("paper", paper_spec(), args.paper_batch, 2)):
+        gen = torch.Generator().manual_seed(0)
+        imgs = torch.randn(batch, 3, spec.rgb.clip_len, spec.rgb.input_size, spec.rgb.input_size, generator=gen)
+        heat = torch.rand(batch, 17, spec.pose.clip_len, spec.pose.input_size, spec.pose.input_size, generator=gen)
+        labels = torch.arange(batch) % 8
+        for stream, inputs in (("pose", (heat,)), ("rgb", (imgs,)), ("fusion", (imgs, heat))):
+            torch.manual_seed(0)
+            model = build_model(spec, 8, stream).train()
+            best = {"Conv3d": float("inf"), "frames": float("inf")}
+            for _ in range(args.repeats):
+                for name, forward in (("Conv3d", nn.Conv3d.forward), ("frames", FAST)):
+                    FrameConv3d.forward = forward  # type: ignore[method-assign]
+                    best[name] = min(best[name], step_seconds(model, inputs, labels, iters))
+            FrameConv3d.forward = FAST  # type: ignore[method-assign]
+            print(f"{preset:<10} {stream:<7} {batch:>5} {best['Conv3d'] * 1e3:8.1f}ms {best['frames'] * 1e3:8.1f}ms "
+                  f"{best['Conv3d'] / best['frames']:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
