@@ -349,7 +349,7 @@ def main() -> None:
             t.append(time.perf_counter())
             pose_clip(ann["keypoint"], ann["keypoint_score"], tuple(ann["img_shape"]), pose_inds, pose_c, flip=flip)
             t.append(time.perf_counter())
-            normalize_clips(clip, rgb_c.mean, rgb_c.std)  # on the device in training: timed apart
+            normalize_clips(clip)  # on the device in training: timed apart
             t.append(time.perf_counter())
             for k, name in enumerate(stage_times):
                 stage_times[name].append(t[k + 1] - t[k])

@@ -9,8 +9,8 @@ from the epamnet datasets) or tuples (``TensorDataset``); a key is then a positi
   (weights 1:1, as the official code); scores = rgb + pose (raw logits, no softmax).
 
 RGB clips arrive as uint8 (the loader hands out frames, not floats) and are normalised
-here, on the device, a batch at a time, with the task's ``mean`` and ``std``
-(:func:`epamnet.loader.rgb.normalize_clips`); float inputs are passed on unchanged.
+here, on the device, a batch at a time (:func:`epamnet.loader.rgb.model_input`); float
+inputs are passed on unchanged.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from epamnet.loader.rgb import RGB_MEAN, RGB_STD, normalize_clips
+from epamnet.loader.rgb import model_input
 
 Key = str | int
-Stats = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -59,23 +58,15 @@ def _to(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device, non_blocking=True)
 
 
-def _input(x: torch.Tensor, device: torch.device, mean: Stats, std: Stats) -> torch.Tensor:
-    """``x`` on ``device``; uint8 RGB clips normalised there."""
-    x = _to(x, device)
-    return normalize_clips(x, mean, std) if x.dtype == torch.uint8 else x
-
-
 @dataclass(frozen=True)
 class SingleStreamTask:
     """One input tensor -> logits (the X-ShiftNet RGB or pose classifier)."""
 
     input_key: Key = "imgs"
     label_key: Key = "label"
-    mean: Stats = RGB_MEAN
-    std: Stats = RGB_STD
 
     def step(self, model: nn.Module, batch: Any, device: torch.device) -> StepOutput:
-        x = _input(pick(batch, self.input_key), device, self.mean, self.std)
+        x = model_input(_to(pick(batch, self.input_key), device))
         y = _to(pick(batch, self.label_key), device).long()
         logits = model(x)
         return StepOutput(F.cross_entropy(logits.float(), y), logits.detach().float(), y)
@@ -88,11 +79,9 @@ class FusionTask:
     rgb_key: Key = "imgs"
     pose_key: Key = "heatmaps"
     label_key: Key = "label"
-    mean: Stats = RGB_MEAN
-    std: Stats = RGB_STD
 
     def step(self, model: nn.Module, batch: Any, device: torch.device) -> StepOutput:
-        imgs = _input(pick(batch, self.rgb_key), device, self.mean, self.std)
+        imgs = model_input(_to(pick(batch, self.rgb_key), device))
         heatmaps = _to(pick(batch, self.pose_key), device)
         y = _to(pick(batch, self.label_key), device).long()
         rgb_logits, pose_logits = model(imgs, heatmaps)

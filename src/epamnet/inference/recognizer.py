@@ -27,7 +27,7 @@ from epamnet.inference.prediction import Prediction
 from epamnet.inference.skeletons import Skeleton
 from epamnet.io.video import VideoInfo
 from epamnet.loader.dataset import PoseClipConfig, RGBClipConfig, pose_clip, rgb_clip
-from epamnet.loader.rgb import normalize_clips
+from epamnet.loader.rgb import model_input
 from epamnet.loader.sampling import rgb_indices, sample_frame_indices
 from epamnet.models.convert import (
     check_state_dict,
@@ -185,7 +185,7 @@ def recognize(
     model = recognizer.model.to(device)
     with torch.no_grad():
         rgb_logits, pose_logits, attention = model(
-            normalize_clips(torch.from_numpy(imgs)[None].to(device), settings.rgb.mean, settings.rgb.std),
+            model_input(torch.from_numpy(imgs)[None].to(device)),
             torch.from_numpy(heatmaps)[None].to(device), return_attention=True
         )
     rgb_l = rgb_logits[0].float().cpu().numpy()

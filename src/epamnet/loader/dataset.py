@@ -55,7 +55,7 @@ from epamnet.loader.pose_transforms import (
     resize_keypoints,
     short_side_shape,
 )
-from epamnet.loader.rgb import RGB_MEAN, RGB_STD, format_clip, resize_frames
+from epamnet.loader.rgb import format_clip, resize_frames
 from epamnet.loader.sampling import TEST_SEED, rgb_indices, sample_frame_indices
 from epamnet.errors import file_error
 from epamnet.io.skeleton import load_annotations, validate_annotations
@@ -107,12 +107,11 @@ def pose_pipeline_config(config: PoseClipConfig, pipeline: str) -> PoseClipConfi
 
 @dataclass(frozen=True)
 class RGBClipConfig:
-    """How an RGB clip is loaded (defaults: the official 16 frames at 224 x 224) and normalised."""
+    """How an RGB clip is loaded (defaults: the official 16 frames at 224 x 224); the
+    normalisation statistics are the official ones, ``RGB_MEAN`` and ``RGB_STD``."""
 
     clip_len: int = 16
     size: int = 224
-    mean: tuple[float, float, float] = RGB_MEAN
-    std: tuple[float, float, float] = RGB_STD
 
 
 def pose_clip(
@@ -163,8 +162,7 @@ def rgb_clip(
 ) -> np.ndarray:
     """Decode frames ``indices`` of ``video``; resize, flip -> ``3 x T x S x S`` uint8.
 
-    Normalise with ``config.mean`` and ``config.std`` (:func:`~epamnet.loader.rgb.normalize_clips`)
-    before the model."""
+    Normalise before the model (:func:`~epamnet.loader.rgb.model_input`)."""
     frames = resize_frames(read_frames(video, indices), (config.size, config.size))
     return format_clip(frames, flip=flip)
 

@@ -76,6 +76,12 @@ def normalize_clips(
     return (imgs.float() - m) / s
 
 
+def model_input(imgs: torch.Tensor) -> torch.Tensor:
+    """What an RGB stream takes: the loader's uint8 clips normalised (:func:`normalize_clips`),
+    float clips (already normalised) as they are."""
+    return normalize_clips(imgs) if imgs.dtype == torch.uint8 else imgs
+
+
 def normalize_frames(
     frames: np.ndarray,
     mean: tuple[float, float, float] = RGB_MEAN,

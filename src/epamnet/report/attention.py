@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from epamnet.loader.rgb import RGB_MEAN, RGB_STD, normalize_clips
+from epamnet.loader.rgb import RGB_MEAN, RGB_STD, model_input
 from epamnet.models.attention_maps import upsample
 from epamnet.report.figures import save_figure
 
@@ -38,8 +38,7 @@ def compute_attention(
     """
     was_training = model.training
     model.eval()
-    if imgs.dtype == torch.uint8:  # the loader's clips: normalised as the tasks normalise them
-        imgs = normalize_clips(imgs)
+    imgs = model_input(imgs)  # the loader's uint8 clips: normalised as the tasks normalise them
     try:
         rgb_logits, pose_logits, attention = model(imgs, heatmaps, return_attention=True)
     finally:
