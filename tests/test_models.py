@@ -26,8 +26,16 @@ from epamnet.models.epam import (
 )
 from epamnet.models.profile import count_parameters
 from epamnet.config.model import paper_spec, spec_from_dict, synthetic_spec
-from epamnet.models.tsm import temporal_shift, temporal_shift_naive
-from epamnet.models.xshift import FrameConv3d, XShiftNet, se_bottleneck
+from epamnet.models.tsm import temporal_shift, temporal_shift_frames, temporal_shift_naive
+from epamnet.models.xshift import (
+    FrameBatchNorm3d,
+    FrameConv3d,
+    XShiftNet,
+    from_frames,
+    reference_forward,
+    se_bottleneck,
+    to_frames,
+)
 
 # ----------------------------------------------------------------------------- shift
 
@@ -552,7 +560,16 @@ def test_shift_with_one_channel_per_direction():
         assert torch.equal(grad, exp_grad)
 
 
-# ---------------------------------------------------------------- frame convolutions
+# ---------------------------------------------------------------- the frames layout
+
+
+def test_frames_layout_round_trip_is_channels_last_and_the_way_back_a_view():
+    x = torch.randn(2, 5, 3, 4, 6)
+    frames = to_frames(x)
+    assert frames.shape == (6, 5, 4, 6) and frames.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(frames[4], x[1, :, 1])  # frame 4 = clip 1's frame 1
+    back = from_frames(frames, 3)
+    assert torch.equal(back, x) and back.data_ptr() == frames.data_ptr()
 
 
 @pytest.mark.parametrize(
@@ -561,11 +578,12 @@ def test_shift_with_one_channel_per_direction():
         (17, 8, (1, 3, 3), (1, 1, 1), (0, 1, 1), 1),  # pose stem
         (3, 6, (1, 3, 3), (1, 2, 2), (0, 1, 1), 1),  # RGB stem, spatial stride
         (12, 12, (1, 3, 3), (1, 2, 2), (0, 1, 1), 12),  # depthwise, strided
-        (5, 4, (3, 3, 3), (1, 1, 1), (1, 1, 1), 1),  # a temporal kernel: plain Conv3d
+        (12, 7, (1, 1, 1), (1, 2, 2), (0, 0, 0), 1),  # downsample: 1x1x1, strided
     ],
 )
 def test_frame_conv_equals_conv3d_forward_and_backward(cin, cout, kernel, stride, padding, groups):
-    """FrameConv3d computes the Conv3d's function and gradients (float64: to rounding)."""
+    """FrameConv3d on the frames computes the Conv3d's function and gradients on the clips
+    (float64: to rounding)."""
 
     torch.manual_seed(0)
     reference = nn.Conv3d(cin, cout, kernel, stride, padding, groups=groups, bias=True).double()
@@ -573,22 +591,71 @@ def test_frame_conv_equals_conv3d_forward_and_backward(cin, cout, kernel, stride
     frame.load_state_dict(reference.state_dict())
     x = torch.randn(2, cin, 5, 9, 11, dtype=torch.float64)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
-    ya, yb = reference(xa), frame(xb)
-    assert yb.shape == ya.shape and yb.is_contiguous()
+    ya, yb = reference(xa), from_frames(frame(to_frames(xb)), 5)
+    assert yb.shape == ya.shape
     torch.testing.assert_close(yb, ya, rtol=1e-12, atol=1e-12)
     g = torch.randn_like(ya)
     ya.backward(g)
     yb.backward(g)
     torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-12, atol=1e-12)
-    assert xb.grad.is_contiguous()
     torch.testing.assert_close(frame.weight.grad, reference.weight.grad, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(frame.bias.grad, reference.bias.grad, rtol=1e-12, atol=1e-12)
 
 
-def test_spatial_convs_of_the_backbone_are_frame_convs_and_the_state_dict_is_unchanged():
+def test_frame_conv_refuses_a_temporal_kernel_and_frame_bn_refuses_clips():
+    with pytest.raises(ValueError, match="spans one frame"):
+        FrameConv3d(5, 4, (3, 3, 3), padding=(1, 1, 1))
+    with pytest.raises(ValueError, match="4D input"):
+        FrameBatchNorm3d(4)(torch.zeros(2, 4, 3, 2, 2))
+
+
+@pytest.mark.parametrize("fold_div", [4, 8])
+def test_shift_of_frames_equals_the_shift_of_clips_and_keeps_channels_last(fold_div):
+    torch.manual_seed(0)
+    x = torch.randn(3, 16, 5, 4, 2, dtype=torch.float64)
+    frames = to_frames(x).requires_grad_()
+    out = temporal_shift_frames(frames, 5, fold_div)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(from_frames(out, 5), temporal_shift(x, fold_div))
+    g = torch.randn_like(x)
+    (grad,) = torch.autograd.grad(out, frames, to_frames(g))
+    xg = x.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(temporal_shift(xg, fold_div), xg, g)
+    assert torch.equal(from_frames(grad, 5), expected)
+    with pytest.raises(ValueError, match="T=4"):
+        temporal_shift_frames(frames, 4, fold_div)
+
+
+@pytest.mark.parametrize("stream", ["pose", "rgb"])
+def test_backbone_in_frames_layout_equals_the_3d_reference(stream):
+    """XShiftNet (frames, 2D kernels) = the same weights run on clips with 3D kernels:
+    output, every parameter's gradient and the running statistics (float64, training mode)."""
+    spec = getattr(synthetic_spec(), stream).replace(input_size=16, clip_len=6)
+    torch.manual_seed(0)
+    net = XShiftNet(spec).double().train()
+    with torch.no_grad():
+        for p in net.parameters():  # random everything: init zeros the residual BN weights
+            p.normal_()
+    ref = XShiftNet(spec).double().train()
+    ref.load_state_dict(net.state_dict())
+    x = torch.randn(2, spec.in_channels, 6, 16, 16, dtype=torch.float64)
+    ours, theirs = net(x), reference_forward(ref, x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-9, atol=1e-9)
+    g = torch.randn_like(theirs)
+    grads = torch.autograd.grad(ours, list(net.parameters()), g)
+    expected = torch.autograd.grad(theirs, list(ref.parameters()), g)
+    for (name, _), a, b in zip(net.named_parameters(), grads, expected, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=name)
+    for name, buf in net.named_buffers():
+        if buf.is_floating_point():
+            torch.testing.assert_close(buf, ref.get_buffer(name), rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_backbone_modules_are_3d_ones_and_the_state_dict_is_unchanged():
 
     net = XShiftNet(synthetic_spec().pose)
-    spatial = [m for m in net.modules() if isinstance(m, nn.Conv3d) and m.kernel_size[1:] != (1, 1)]
-    assert spatial and all(isinstance(m, FrameConv3d) for m in spatial)
-    assert all(type(m) is nn.Conv3d for m in net.modules() if isinstance(m, nn.Conv3d) and m.kernel_size == (1, 1, 1))
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv3d)]
+    assert all(isinstance(m, FrameConv3d) for m in net.modules() if isinstance(m, nn.Conv3d) and m.kernel_size[1:] != (1, 1))
+    assert all(m.weight.dim() == 5 for m in convs)
+    assert all(isinstance(m, nn.BatchNorm3d) for m in net.modules() if "BatchNorm" in type(m).__name__)
     assert "conv1_s.conv.weight" in net.state_dict() and net.conv1_s.conv.weight.shape[2:] == (1, 3, 3)

@@ -9,7 +9,14 @@ One class serves both streams (spec sections 1-2); a :class:`StreamSpec` sets th
                   + identity (downsample 1x1x1 stride + BN in the first block) -> ReLU
     conv5     1x1x1 conv + BN + ReLU
 
-No layer strides time, so features keep the clip's T. Module names follow the official
+No layer strides time, so features keep the clip's T. Inside the backbone the features
+travel as frames: the ``N*T, C, H, W`` images of the clips, in channels-last layout
+(:func:`to_frames` at the input, :func:`from_frames`, a view, at the output). Every kernel
+spans one frame, so the convolutions are 2D ones over the frames (:class:`FrameConv3d`),
+BatchNorm's statistics over the frames are those over the clips, and only the shift and
+SE's pool group frames into clips again (as views). The function is X-ShiftNet's on
+``N, C, T, H, W``; :func:`reference_forward` computes it that way, with 3D kernels, for
+tests and benchmarks. Module names follow the official
 (mmaction-style) key layout - ``conv1_s.conv``, ``layer2.0.conv2.bn``,
 ``layer1.0.se_module.fc1``, ``layer1.0.downsample.conv``, ``conv5.bn`` - so the released
 checkpoints load without renaming (``models/convert.py``).
@@ -22,63 +29,51 @@ import torch.nn.functional as F
 from torch import nn
 
 from epamnet.config.model import StreamSpec
-from epamnet.models.tsm import temporal_shift
+from epamnet.models.tsm import temporal_shift, temporal_shift_frames
+
+
+def to_frames(x: torch.Tensor) -> torch.Tensor:
+    """``N, C, T, H, W`` -> the ``N*T, C, H, W`` frames in channels-last layout (one copy)."""
+    return x.contiguous(memory_format=torch.channels_last_3d).transpose(1, 2).flatten(0, 1)
+
+
+def from_frames(frames: torch.Tensor, t: int) -> torch.Tensor:
+    """``N*T, C, H, W`` frames -> ``N, C, T, H, W`` (a view, no copy: channels_last_3d strides)."""
+    return frames.unflatten(0, (-1, t)).transpose(1, 2)
 
 
 class FrameConv3d(nn.Conv3d):
-    """A Conv3d whose kernel spans one frame (``1 x k x k``, no temporal stride or padding),
-    computed as a 2D convolution of the ``N * T`` frames in channels-last layout.
+    """A Conv3d whose kernel spans one frame (``1 x k x k``), applied to frames ``N*T, C, H, W``.
 
-    The arithmetic is the convolution's own (the same weights, the same multiply-adds);
-    on a CPU, oneDNN's 2D channels-last kernels run it, and their backward pass, much faster
-    than the 3D ones (``benchmarks/bench_frame_conv.py``). Input and output are ordinary
-    contiguous ``N, C, T, H, W`` tensors; the module stays an ``nn.Conv3d``, so weights,
-    initialisation, state dicts and official checkpoints are unchanged.
+    The same weights and multiply-adds as the Conv3d on ``N, C, T, H, W``, computed as a 2D
+    convolution of every frame: on a CPU, oneDNN's 2D channels-last kernels run it, and its
+    backward pass, much faster than the 3D ones (``benchmarks/bench_frame_layout.py``). It
+    stays an ``nn.Conv3d``, so weights, initialisation, state dicts and official checkpoints
+    are unchanged.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
         if self.kernel_size[0] != 1 or self.stride[0] != 1 or self.padding[0] != 0 or self.padding_mode != "zeros":
-            return super().forward(x)
-        frames = _ToFrames.apply(x)
-        out = F.conv2d(frames, self.weight.squeeze(2), self.bias, self.stride[1:], self.padding[1:],
-                       self.dilation[1:], self.groups)
-        return _FromFrames.apply(out, x.shape[2])
+            raise ValueError(f"a frame convolution spans one frame, got kernel {self.kernel_size}, "
+                             f"stride {self.stride}, padding {self.padding} ({self.padding_mode})")
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(frames, self.weight.squeeze(2), self.bias, self.stride[1:], self.padding[1:],
+                        self.dilation[1:], self.groups)
 
 
-class _ToFrames(torch.autograd.Function):
-    """``N, C, T, H, W`` (contiguous) -> ``N*T, C, H, W`` channels-last; the gradient goes back contiguous."""
+class FrameBatchNorm3d(nn.BatchNorm3d):
+    """BatchNorm3d applied to frames ``N*T, C, H, W``: per channel, the statistics over
+    N, T, H and W are the ones BatchNorm3d takes over ``N, C, T, H, W``."""
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        n, c, t, h, w = x.shape
-        ctx.shape = (n, c, t, h, w)
-        return x.transpose(1, 2).reshape(n * t, c, h, w).contiguous(memory_format=torch.channels_last)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        n, c, t, h, w = ctx.shape
-        return grad.reshape(n, t, c, h, w).transpose(1, 2).contiguous()
-
-
-class _FromFrames(torch.autograd.Function):
-    """``N*T, C, H, W`` -> contiguous ``N, C, T, H, W``; the gradient goes back channels-last."""
-
-    @staticmethod
-    def forward(ctx, y: torch.Tensor, t: int) -> torch.Tensor:  # type: ignore[override]
-        nt, c, h, w = y.shape
-        ctx.shape = (nt, c, h, w, t)
-        return y.reshape(nt // t, t, c, h, w).transpose(1, 2).contiguous()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        nt, c, h, w, t = ctx.shape
-        return grad.transpose(1, 2).reshape(nt, c, h, w).contiguous(memory_format=torch.channels_last), None
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() != 4:
+            raise ValueError(f"expected N*T, C, H, W frames (4D input), got {input.dim()}D input")
 
 
 class ConvBN(nn.Module):
-    """Conv3d (no bias) + BatchNorm3d, optionally ReLU; names ``conv`` / ``bn`` as mmcv's ConvModule.
-
-    A ``1 x k x k`` kernel (k > 1) runs as a :class:`FrameConv3d`."""
+    """Frame conv (no bias) + BatchNorm, optionally ReLU; names ``conv`` / ``bn`` as mmcv's ConvModule."""
 
     def __init__(
         self,
@@ -91,13 +86,12 @@ class ConvBN(nn.Module):
         relu: bool = True,
     ) -> None:
         super().__init__()
-        conv = FrameConv3d if kernel_size[1:] != (1, 1) else nn.Conv3d  # 1x1x1: the 3D kernel is as fast
-        self.conv = conv(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False)
-        self.bn = nn.BatchNorm3d(out_channels)
+        self.conv = FrameConv3d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False)
+        self.bn = FrameBatchNorm3d(out_channels)
         self.act = nn.ReLU(inplace=True) if relu else nn.Identity()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(frames)))
 
 
 def se_bottleneck(channels: int, ratio: float, divisor: int = 8) -> int:
@@ -114,7 +108,9 @@ def se_bottleneck(channels: int, ratio: float, divisor: int = 8) -> int:
 
 
 class SEModule(nn.Module):
-    """Squeeze-and-excitation: global average pool, 1x1x1 conv down, ReLU, up, sigmoid, scale."""
+    """Squeeze-and-excitation: global average pool, 1x1x1 conv down, ReLU, up, sigmoid, scale.
+
+    The pool is per clip, over its T frames and all pixels."""
 
     def __init__(self, channels: int, ratio: float) -> None:
         super().__init__()
@@ -124,9 +120,10 @@ class SEModule(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv3d(bottleneck, channels, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = torch.sigmoid(self.fc2(self.relu(self.fc1(self.avg_pool(x)))))
-        return x * w
+    def forward(self, frames: torch.Tensor, t: int) -> torch.Tensor:
+        x = from_frames(frames, t)
+        w = torch.sigmoid(self.fc2(self.relu(self.fc1(self.avg_pool(x)))))  # N, C, 1, 1, 1
+        return (x * w).transpose(1, 2).flatten(0, 1)
 
 
 class ShiftBlock(nn.Module):
@@ -149,11 +146,12 @@ class ShiftBlock(nn.Module):
         )
         self.relu = nn.ReLU(inplace=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        """``x``: the ``N*T, C, H, W`` frames of clips of ``t`` frames."""
         identity = x if self.downsample is None else self.downsample(x)  # the UNshifted input
-        out = self.conv2(self.conv1(temporal_shift(x, self.fold_div)))
+        out = self.conv2(self.conv1(temporal_shift_frames(x, t, self.fold_div)))
         if self.se_module is not None:
-            out = self.se_module(out)
+            out = self.se_module(out, t)
         out = self.conv3(self.swish(out))
         return self.relu(out + identity)
 
@@ -206,10 +204,41 @@ class XShiftNet(nn.Module):
                 nn.init.zeros_(m.conv3.bn.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv1_s(x)
+        t = x.shape[2]
+        frames = self.conv1_s(to_frames(x))
         for name in self.stage_names:
-            x = getattr(self, name)(x)
-        return self.conv5(x)
+            for block in getattr(self, name):
+                frames = block(frames, t)
+        return from_frames(self.conv5(frames), t)
+
+
+def reference_forward(net: XShiftNet, x: torch.Tensor) -> torch.Tensor:
+    """``net``'s function computed the straightforward way: ``N, C, T, H, W`` clips through 3D
+    convolutions, BatchNorm on 5D tensors and :func:`~epamnet.models.tsm.temporal_shift`,
+    as the official code does. Same parameters and buffers (running statistics update as
+    ``net``'s own forward would); the reference for tests and benchmarks."""
+
+    def conv_bn(m: ConvBN, x: torch.Tensor) -> torch.Tensor:
+        c, bn = m.conv, m.bn
+        y = F.conv3d(x, c.weight, c.bias, c.stride, c.padding, c.dilation, c.groups)
+        momentum = 0.0 if bn.momentum is None else bn.momentum
+        y = F.batch_norm(y, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.training, momentum, bn.eps)
+        return F.relu(y) if isinstance(m.act, nn.ReLU) else y
+
+    def se(m: SEModule, x: torch.Tensor) -> torch.Tensor:
+        w = F.adaptive_avg_pool3d(x, 1)
+        w = torch.sigmoid(F.conv3d(F.relu(F.conv3d(w, m.fc1.weight, m.fc1.bias)), m.fc2.weight, m.fc2.bias))
+        return x * w
+
+    x = conv_bn(net.conv1_s, x)
+    for name in net.stage_names:
+        for block in getattr(net, name):
+            identity = x if block.downsample is None else conv_bn(block.downsample, x)
+            out = conv_bn(block.conv2, conv_bn(block.conv1, temporal_shift(x, block.fold_div)))
+            if block.se_module is not None:
+                out = se(block.se_module, out)
+            x = F.relu(conv_bn(block.conv3, F.silu(out)) + identity)
+    return conv_bn(net.conv5, x)
 
 
 def _use_se(style: str, block_index: int) -> bool:
