@@ -15,12 +15,25 @@ the libraries read when they load. They must be set before numpy and torch are
 imported, so the command re-executes itself once with them set (:func:`apply`); with
 ``portable_cpu: false`` it re-executes without them when a launcher had set any, so
 that the setting, not the launcher, decides.
+
+Memory: glibc's malloc gives each allocation above a threshold its own ``mmap`` and
+unmaps it when freed (the threshold starts at 128 kB and follows the largest block freed,
+up to 32 MB). A training step allocates and frees every activation and gradient, so
+each step's tensors are fresh pages that the kernel zero-fills one page fault at a
+time, and the element-wise layers ran several times slower than on reused memory.
+:func:`reuse_freed_memory` serves them from the heap and keeps freed memory for reuse
+(``mallopt``, the same knobs as glibc's ``MALLOC_MMAP_THRESHOLD_`` and
+``MALLOC_TRIM_THRESHOLD_``); a process then holds its peak memory until it exits.
+Allocation never changes a number.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
+import platform
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -41,6 +54,10 @@ OTHER_CPU_ENV = ("DNNL_MAX_CPU_ISA", "NPY_ENABLE_CPU_FEATURES")
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: Set in the re-executed process, so that it does not re-execute again.
 REEXEC_MARK = "EPAMNET_RUNTIME_APPLIED"
+#: glibc's ``mallopt`` parameters (``malloc.h``).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+#: Blocks up to this size come from the heap, and this much freed memory stays for reuse.
+HEAP_REUSE_BYTES = 1 << 30
 
 
 def wanted_environment(threads: int, portable_cpu: bool, environ: Mapping[str, str]) -> dict[str, str]:
@@ -75,8 +92,25 @@ def apply(threads: int, portable_cpu: bool, argv: Sequence[str] | None) -> None:
         sys.stderr.flush()
         os.execve(sys.executable, [sys.executable, "-m", "epamnet", *argv], env)
     os.environ.update({name: env[name] for name in THREAD_ENV})
+    reuse_freed_memory()
     if "torch" in sys.modules:
         set_torch_threads(threads)
+
+
+def reuse_freed_memory() -> bool:
+    """Serve large blocks from the heap and keep freed memory for reuse (glibc; module doc).
+
+    Returns whether it applied: False on a C library other than glibc, which has its own
+    allocator policy."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    # Setting either threshold also stops glibc's automatic raising of the mmap threshold.
+    applied = libc.mallopt(M_MMAP_THRESHOLD, HEAP_REUSE_BYTES) == 1
+    applied = libc.mallopt(M_TRIM_THRESHOLD, HEAP_REUSE_BYTES) == 1 and applied
+    if not applied:
+        logger.debug("mallopt refused the heap thresholds; freed memory is unmapped as glibc decides")
+    return applied
 
 
 def set_torch_threads(threads: int) -> None:
