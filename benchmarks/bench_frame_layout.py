@@ -22,30 +22,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from steps import clips, time_steps
 
 from epamnet.config.model import paper_spec, synthetic_spec
 from epamnet.models.epam import build_model
 from epamnet.models.xshift import XShiftNet, reference_forward
 
 FRAMES = XShiftNet.forward
-
-
-def step_seconds(model: nn.Module, inputs: tuple[torch.Tensor, ...], labels: torch.Tensor, iters: int) -> float:
-    times = []
-    for i in range(iters + 1):  # the first: warm-up
-        t0 = time.perf_counter()
-        model.zero_grad(set_to_none=True)
-        out = model(*inputs)
-        outs = out if isinstance(out, tuple) else (out,)
-        sum(F.cross_entropy(o, labels) for o in outs).backward()
-        if i:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -59,18 +44,15 @@ def main() -> None:
     print(f"{'preset':<10} {'stream':<7} {'batch':>5} {'3D clips':>10} {'frames':>10} {'speed-up':>9}")
     for preset, spec, batch, iters in (("synthetic", synthetic_spec(), 8, args.iters),
                                        ("paper", paper_spec(), args.paper_batch, 2)):
-        gen = torch.Generator().manual_seed(0)
-        imgs = torch.randn(batch, 3, spec.rgb.clip_len, spec.rgb.input_size, spec.rgb.input_size, generator=gen)
-        heat = torch.rand(batch, 17, spec.pose.clip_len, spec.pose.input_size, spec.pose.input_size, generator=gen)
-        labels = torch.arange(batch) % 8
-        for stream, inputs in (("pose", (heat,)), ("rgb", (imgs,)), ("fusion", (imgs, heat))):
+        for stream, inputs in clips(spec, batch).items():
             torch.manual_seed(0)
             model = build_model(spec, 8, stream).train()
             best = {"3D clips": float("inf"), "frames": float("inf")}
             for _ in range(args.repeats):
                 for name, forward in (("3D clips", reference_forward), ("frames", FRAMES)):
                     XShiftNet.forward = forward  # type: ignore[method-assign]
-                    best[name] = min(best[name], step_seconds(model, inputs, labels, iters))
+                    seconds = statistics.median(t for t, _ in time_steps(model, inputs, iters))
+                    best[name] = min(best[name], seconds)
             XShiftNet.forward = FRAMES  # type: ignore[method-assign]
             print(f"{preset:<10} {stream:<7} {batch:>5} {best['3D clips'] * 1e3:8.1f}ms {best['frames'] * 1e3:8.1f}ms "
                   f"{best['3D clips'] / best['frames']:8.2f}x")

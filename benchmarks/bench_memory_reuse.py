@@ -24,11 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
 
 STREAMS = ("pose", "rgb", "fusion")
 
@@ -40,31 +38,16 @@ def measure(preset: str, stream: str, batch: int, iters: int, reuse: bool) -> di
 
         assert reuse_freed_memory(), "glibc refused the thresholds"
     import torch
-    import torch.nn.functional as F
+    from steps import clips, time_steps
 
     from epamnet.config.model import paper_spec, synthetic_spec
     from epamnet.models.epam import build_model
 
     torch.set_num_threads(1)
     spec = synthetic_spec() if preset == "synthetic" else paper_spec()
-    gen = torch.Generator().manual_seed(0)
-    imgs = torch.randn(batch, 3, spec.rgb.clip_len, spec.rgb.input_size, spec.rgb.input_size, generator=gen)
-    heat = torch.rand(batch, 17, spec.pose.clip_len, spec.pose.input_size, spec.pose.input_size, generator=gen)
-    labels = torch.arange(batch) % 8
-    inputs = {"pose": (heat,), "rgb": (imgs,), "fusion": (imgs, heat)}[stream]
     torch.manual_seed(0)
-    model = build_model(spec, 8, stream).train()
-    times, faults = [], []
-    for i in range(iters + 1):  # the first: warm-up
-        f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-        model.zero_grad(set_to_none=True)
-        out = model(*inputs)
-        outs = out if isinstance(out, tuple) else (out,)
-        sum(F.cross_entropy(o, labels) for o in outs).backward()
-        if i:
-            times.append(time.perf_counter() - t0)
-            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-    return {"seconds": statistics.median(times), "faults": statistics.mean(faults)}
+    steps = time_steps(build_model(spec, 8, stream).train(), clips(spec, batch)[stream], iters)
+    return {"seconds": statistics.median(t for t, _ in steps), "faults": statistics.mean(f for _, f in steps)}
 
 
 def run_case(preset: str, stream: str, batch: int, iters: int, reuse: bool) -> dict[str, float]:
