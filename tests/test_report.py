@@ -38,7 +38,9 @@ from epamnet.report import attention as att
 from epamnet.report import figures as fig
 from epamnet.report import paper, tables
 from epamnet.report.dvc_plots import dvc_metrics, dvc_plots
+from epamnet.stages import report as report_module
 from epamnet.stages.report import (
+    all_run_figures,
     configured_runs,
     model_cost,
     read_run,
@@ -499,6 +501,28 @@ def test_training_curves_figure(tmp_path: Path) -> None:
     out = fig.plot_training_curves({"pose": None, "rgb": c, "fusion": c}, tmp_path / "curves.png", "Training", {"fusion": 4})
     std, colour = png_stats(out)
     assert std > 0.03 and colour > 0.002
+
+
+def test_run_figures_drawn_in_parallel_are_the_ones_drawn_in_turn(tmp_path: Path, monkeypatch) -> None:
+    """The report draws the runs' figures in one process per CPU: same files, same bytes,
+    in the runs' order, as one process drawing them in turn."""
+    params = make_params(tmp_path, {"ntu60": ["xsub", "xview"], "toyota": ["cs"]})
+    lay = Layout.from_params(params)
+    for d, p in configured_runs(params):
+        for s in tables.STREAMS:
+            write_eval(lay, d, p, s, 12)
+            write_curves(lay, d, p, s, val=d == "toyota")
+    runs = {run: read_run(lay, *run) for run in configured_runs(params)}
+    drawn = {}
+    for cpus in (1, 2):
+        monkeypatch.setattr(report_module.os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)))
+        folder = tmp_path / f"figures-{cpus}"
+        folder.mkdir()
+        names = all_run_figures(params, runs, folder, attention_clips=0)
+        drawn[cpus] = (names, {n: (folder / n).read_bytes() for n in names})
+    names, files = drawn[1]
+    assert len(names) == 3 * 3 and names[0].endswith("ntu60_xsub.png") and names[-1].endswith("toyota_cs.png")
+    assert drawn[2] == drawn[1]
 
 
 def test_accuracy_vs_gflops_figure(tmp_path: Path) -> None:

@@ -47,6 +47,12 @@ STREAMS = ["pose", "rgb", "fusion"]
 THREADS = PARAMS.runtime.threads
 #: (dataset, protocol) pairs the pipeline trains and evaluates.
 RUNS = runs(PARAMS)
+#: Which ready job a free core takes first (Snakemake's `priority`; order only, never outputs).
+#: Data preparation first, so that every dataset's trainings are ready early and the
+#: scheduler can choose among them; then the longest jobs, the fused trainings, then the
+#: stream trainings; the model profile and the short evaluations last, where they fill
+#: the cores beside the last trainings instead of leaving one idle.
+PRIORITY = {"data": 40, "train_fusion": 30, "train_unimodal": 20, "profile": 10, "evaluate": 0}
 #: (dataset, protocol) pairs whose released EPAM-Net weights are evaluated (datasets.<d>.released).
 RELEASED_RUNS = released_runs(PARAMS)
 

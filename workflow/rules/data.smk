@@ -8,6 +8,7 @@ rule acquire:
         directory(str(LAYOUT.raw("{dataset}"))),
     params:
         values=param_values(lambda w: dataset_params(PARAMS, w.dataset)),
+    priority: PRIORITY["data"]
     log:
         "logs/acquire/{dataset}.log",
     conda:
@@ -25,6 +26,7 @@ rule pose_extract:
     params:
         values=param_values(POSE_EXTRACT_PARAMS),
     threads: THREADS
+    priority: PRIORITY["data"]
     log:
         "logs/pose_extract/{dataset}-{shard}.log",
     conda:
@@ -41,6 +43,7 @@ rule pose:
         str(LAYOUT.skeletons("{dataset}")),
     params:
         values=param_values(lambda w: pose_params(PARAMS, w.dataset)),
+    priority: PRIORITY["data"]
     log:
         "logs/pose/{dataset}.log",
     conda:
@@ -60,6 +63,7 @@ rule clips:
         values=param_values(CLIPS_PARAMS),
     wildcard_constraints:
         dataset="|".join(CLIP_DATASETS) or "(?!)",
+    priority: PRIORITY["data"]
     log:
         "logs/clips/{dataset}.log",
     conda:
@@ -78,6 +82,7 @@ rule crop:
         failures=str(LAYOUT.crop_failures("{dataset}", "{shard}")),
     params:
         values=param_values(CROP_PARAMS),
+    priority: PRIORITY["data"]
     log:
         "logs/crop/{dataset}-{shard}.log",
     conda:
@@ -96,6 +101,7 @@ rule crop_merge:
         str(LAYOUT.annotations("{dataset}")),
     params:
         values=param_values(CROP_MERGE_PARAMS),
+    priority: PRIORITY["data"]
     log:
         "logs/crop_merge/{dataset}.log",
     conda:
@@ -113,6 +119,7 @@ rule splits:
         directory(str(LAYOUT.splits("{dataset}"))),
     params:
         values=param_values(lambda w: splits_params(PARAMS, w.dataset)),
+    priority: PRIORITY["data"]
     log:
         "logs/splits/{dataset}.log",
     conda:

@@ -13,6 +13,7 @@ rule evaluate:
     params:
         values=param_values(lambda w: train_params(w.stream)),
     threads: THREADS
+    priority: PRIORITY["evaluate"]
     log:
         "logs/evaluate/{dataset}-{protocol}-{stream}.log",
     conda:
@@ -32,6 +33,7 @@ rule evaluate_released:
     params:
         values=param_values(lambda w: released_params(w.dataset)),
     threads: THREADS
+    priority: PRIORITY["evaluate"]
     log:
         "logs/evaluate_released/{dataset}-{protocol}.log",
     conda:

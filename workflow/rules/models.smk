@@ -9,6 +9,7 @@ rule profile:
     params:
         values=param_values(PROFILE_PARAMS),
     threads: THREADS
+    priority: PRIORITY["profile"]
     log:
         "logs/profile/paper.log",
     conda:

@@ -14,6 +14,7 @@ rule train_unimodal:
     params:
         values=param_values(lambda w: train_params(w.stream)),
     threads: THREADS
+    priority: PRIORITY["train_unimodal"]
     log:
         "logs/train_unimodal/{dataset}-{protocol}-{stream}.log",
     conda:
@@ -32,6 +33,7 @@ rule train_fusion:
     params:
         values=param_values(train_params("fusion")),
     threads: THREADS
+    priority: PRIORITY["train_fusion"]
     log:
         "logs/train_fusion/{dataset}-{protocol}-fusion.log",
     conda:

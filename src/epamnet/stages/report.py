@@ -31,6 +31,9 @@ replaced as a whole (atomically), so figures of runs no longer configured disapp
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,6 +247,24 @@ def _run_figures(
     return names
 
 
+def all_run_figures(
+    params: Params, runs: dict[tuple[str, str], RunFiles], folder: Path, attention_clips: int
+) -> list[str]:
+    """:func:`_run_figures` of every run, in ``runs`` order; their names.
+
+    The runs' figures are independent, so they are drawn in parallel processes, one per
+    CPU this process may use (forked: each inherits the thread setting, and a figure's
+    bytes do not depend on which process drew it); one CPU, or a platform without
+    ``fork``, draws them in turn.
+    """
+    workers = min(len(runs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [n for (d, p), run in runs.items() for n in _run_figures(params, d, p, run, folder, attention_clips)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        jobs = [pool.submit(_run_figures, params, d, p, run, folder, attention_clips) for (d, p), run in runs.items()]
+        return [n for job in jobs for n in job.result()]
+
+
 def attention_variants(params: Params, runs: dict[tuple[str, str], RunFiles]) -> dict[str, dict[str, float]]:
     """Fused accuracy (%, the dataset's reported metric) per attention variant and run label.
 
@@ -317,8 +338,7 @@ def run(params: Params, *, attention_clips: int = 3) -> list[Path]:
     out = lay.figures
     with atomic_dir(out) as tmp:
         names = [fig.plot_accuracy_vs_gflops(points, tmp / lay.accuracy_figure().name).name]
-        for (d, p), run in runs.items():
-            names += _run_figures(params, d, p, run, tmp, attention_clips)
+        names += all_run_figures(params, runs, tmp, attention_clips)
         if len(variants) > 1:
             title = "Attention variants: EPAM-Net (fused) test accuracy per run"
             ylabel = "accuracy (%): top-1; Toyota: mean class acc."
