@@ -9,15 +9,18 @@ longer untrimmed-style clips; ``--lengths`` sets the groups):
 - ``mp4v``: MPEG-4 Part 2 in MP4 through FFmpeg (the crop stage's former format); an
   inter-coded stream is read from the first frame up to the last frame a clip needs
   (``epamnet.io.video.read_frames``'s sequential path);
-- ``mjpeg qNN``: MJPEG AVI at JPEG quality NN, written by OpenCV's own MJPEG writer and
-  read through its AVI index, decoding only the sampled frames (the random-access path);
+- ``mjpeg qNN``: MJPEG AVI at JPEG quality NN, as the crop stage writes it (libjpeg-turbo
+  JPEGs in an AVI container, ``epamnet.io.mjpeg_avi``) and read through its AVI index,
+  decoding only the sampled frames (the random-access path);
 - with decord installed: decord's ``get_batch`` on the mp4v files (what mmaction2 would use).
 
 Per format, per clip of 16 frames sampled as a training clip samples them (uniform
 segments, a random offset in each): the median decode time and its ratio to mp4v,
 kilobytes per frame, the disk size of 114,480 clips (NTU-120) per 100 frames of average
-clip length, and the PSNR of the decoded frames against the frames before encoding.
-Decoding is pinned to one core (OpenCV and decord at one thread).
+clip length, the PSNR of the decoded frames against the frames before encoding, and the
+time to write a frame. The last line compares writing MJPEG at the crop stage's quality
+with OpenCV's own MJPEG writer (its built-in JPEG encoder), the crop stage's former writer.
+Everything is pinned to one core (OpenCV and decord at one thread).
 
 Run: ``PYTHONPATH=src python benchmarks/bench_prepared_video.py [--clips 8] [--repeats 5]``.
 Nothing is asserted.
@@ -91,10 +94,12 @@ def measure(args: argparse.Namespace, lo: int, hi: int, rng: np.random.Generator
         root = Path(tmp)
         for name, (suffix, kwargs) in formats.items():
             paths = []
+            t0 = time.perf_counter()
             for i, frames in enumerate(sources):
                 path = root / f"{name.replace(' ', '_')}_{i}{suffix}"
                 write_video(path, frames, fps=FPS, **kwargs)
                 paths.append(path)
+            encode = (time.perf_counter() - t0) / sum(len(s) for s in sources)
             size = sum(p.stat().st_size for p in paths) / sum(len(s) for s in sources)
             times, quality = [], []
             read_frames(paths[0], indices[0][0])  # warm-up
@@ -104,7 +109,7 @@ def measure(args: argparse.Namespace, lo: int, hi: int, rng: np.random.Generator
                     read_frames(path, inds)
                     times.append(time.perf_counter() - t0)
                 quality.append(psnr(read_frames(path), source))
-            rows[name] = (statistics.median(times), size, statistics.mean(quality))
+            rows[name] = (statistics.median(times), size, statistics.mean(quality), encode)
             if name == "mp4v" and decord is not None:
                 times = []
                 for path, draws_of in zip(paths, indices, strict=True):
@@ -113,14 +118,33 @@ def measure(args: argparse.Namespace, lo: int, hi: int, rng: np.random.Generator
                         t0 = time.perf_counter()
                         reader.get_batch(list(inds)).asnumpy()
                         times.append(time.perf_counter() - t0)
-                rows["mp4v, decord"] = (statistics.median(times), size, rows["mp4v"][2])
+                rows["mp4v, decord"] = (statistics.median(times), size, rows["mp4v"][2], float("nan"))
+        opencv = opencv_writer_seconds(root, sources)
 
     base = rows["mp4v"][0]
     print(f"{'format':<14} {'decode 16 frames':>17} {'vs mp4v':>8} {'kB/frame':>9} {'NTU-120 GB/100 fr':>18} "
-          f"{'PSNR dB':>8}")
-    for name, (t, size, q) in rows.items():
+          f"{'PSNR dB':>8} {'write/frame':>12}")
+    for name, (t, size, q, enc) in rows.items():
         gb = NTU120_CLIPS * 100 * size / 1e9
-        print(f"{name:<14} {t * 1e3:14.2f} ms {base / t:7.2f}x {size / 1e3:9.2f} {gb:18.1f} {q:8.1f}")
+        print(f"{name:<14} {t * 1e3:14.2f} ms {base / t:7.2f}x {size / 1e3:9.2f} {gb:18.1f} {q:8.1f} "
+              f"{enc * 1e3:9.3f} ms")
+    ours = rows[f"mjpeg q{PREPARED_QUALITY}"][3]
+    print(f"writing mjpeg q{PREPARED_QUALITY}: ours {ours * 1e3:.3f} ms/frame, OpenCV's MJPEG writer "
+          f"{opencv * 1e3:.3f} ms/frame: {opencv / ours:.2f}x")
+
+
+def opencv_writer_seconds(root: Path, sources: list[np.ndarray]) -> float:
+    """Seconds per frame of OpenCV's own MJPEG writer at the crop stage's quality (same frames)."""
+    t0 = time.perf_counter()
+    for i, frames in enumerate(sources):
+        h, w = frames.shape[1:3]
+        writer = cv2.VideoWriter(str(root / f"opencv_{i}.avi"), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"),
+                                 FPS, (w, h))  # fmt: skip
+        writer.set(cv2.VIDEOWRITER_PROP_QUALITY, float(PREPARED_QUALITY))
+        for frame in frames:
+            writer.write(np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)))
+        writer.release()
+    return (time.perf_counter() - t0) / sum(len(s) for s in sources)
 
 
 

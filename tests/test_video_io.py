@@ -187,7 +187,7 @@ def _noisy_frames(num: int = 30) -> np.ndarray:
 def test_mjpeg_random_access_equals_a_sequential_read(tmp_path: Path) -> None:
     path = tmp_path / "clip.avi"
     frames = _noisy_frames()
-    write_video(path, frames, fps=30)  # .avi: MJPG, OpenCV's own writer
+    write_video(path, frames, fps=30)  # .avi: MJPG (libjpeg-turbo frames in an AVI, io/mjpeg_avi.py)
     assert is_random_access(path)
     sequential = np.stack(list(iter_frames(path)))  # every frame, in order, through the same reader
     assert sequential.shape == frames.shape
@@ -231,6 +231,37 @@ def test_mjpeg_bytes_are_the_same_every_time_and_quality_counts(tmp_path: Path) 
     with pytest.raises(EpamnetError) as err:
         write_video(tmp_path / "c.mp4", frames, fps=30, quality=90)  # mp4v has no quality
     assert_one_line(err, "c.mp4", "quality 90", "MJPG")
+
+
+@pytest.mark.parametrize("fps", [30.0, 30000 / 1001, 12.5])
+def test_mjpeg_avi_is_the_jpegs_of_the_frames_and_ffmpeg_reads_it_too(tmp_path: Path, fps: float) -> None:
+    """The written AVI holds libjpeg's JPEG of each frame, and its headers and index are
+    right: our reader returns exactly each frame's decoded JPEG, by index; FFmpeg, reading
+    sequentially with its own JPEG decoder, finds the same count, rate and size and frames
+    within a grey level or two of ours."""
+    import cv2
+
+    path = tmp_path / "clip.avi"
+    frames = smooth_frames(7)
+    write_video(path, frames, fps=fps, quality=85)
+    info = video_info(path)
+    assert (info.frames, info.height, info.width) == (7, H, W)
+    assert info.fps == pytest.approx(fps, rel=1e-6)
+    bgr = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
+    expected = np.stack([
+        cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 85])[1], cv2.IMREAD_COLOR_RGB) for f in bgr
+    ])
+    np.testing.assert_array_equal(read_frames(path, [6, 0, 3]), expected[[6, 0, 3]])
+    np.testing.assert_array_equal(read_frames(path), expected)
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 7 and cap.get(cv2.CAP_PROP_FPS) == pytest.approx(fps, rel=1e-4)
+    by_ffmpeg = []
+    while (got := cap.read())[0]:
+        by_ffmpeg.append(cv2.cvtColor(got[1], cv2.COLOR_BGR2RGB))
+    cap.release()
+    assert len(by_ffmpeg) == 7
+    for ours, theirs in zip(expected, by_ffmpeg, strict=True):
+        assert np.abs(ours.astype(int) - theirs).mean() < 2
 
 
 def test_other_videos_are_read_sequentially_and_quietly(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:

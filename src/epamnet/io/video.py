@@ -16,8 +16,9 @@ Two ways of reading, chosen per file:
 
 Writing goes to a temporary file with the destination's suffix (so OpenCV still picks
 the container from the extension) that is renamed into place only when complete. The
-``MJPG`` codec is written by OpenCV's own MJPEG writer (no FFmpeg; the same frames and
-quality give the same bytes), other codecs by FFmpeg.
+``MJPG`` codec is written as libjpeg-turbo JPEGs in an AVI container
+(:mod:`epamnet.io.mjpeg_avi`; no FFmpeg, the same frames and quality give the same
+bytes), other codecs by OpenCV through FFmpeg.
 
 Every problem a user can fix (missing file, undecodable or empty video, a writer
 that does not open) raises :class:`~epamnet.errors.EpamnetError` with one line.
@@ -37,6 +38,7 @@ import numpy as np
 
 from epamnet.errors import file_error
 from epamnet.io.atomic import atomic_path
+from epamnet.io.mjpeg_avi import MjpegAviWriter
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +298,7 @@ class VideoWriter:
         self.frames_written = 0
         self._stack: contextlib.ExitStack | None = None
         self._tmp: Path | None = None
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: cv2.VideoWriter | MjpegAviWriter | None = None
         self._size: tuple[int, int] | None = None  # (height, width)
 
     def __enter__(self) -> VideoWriter:
@@ -306,10 +308,11 @@ class VideoWriter:
 
     def _open(self, height: int, width: int) -> None:
         assert self._tmp is not None
-        if self.codec == "MJPG":  # OpenCV's own writer: the same frames give the same bytes
-            writer = cv2.VideoWriter(str(self._tmp), cv2.CAP_OPENCV_MJPEG, _fourcc(self.codec), self.fps, (width, height))
-            if writer.isOpened():
-                writer.set(cv2.VIDEOWRITER_PROP_QUALITY, float(self.quality))  # type: ignore[arg-type]
+        writer: cv2.VideoWriter | MjpegAviWriter
+        if self.codec == "MJPG":  # libjpeg-turbo frames in an AVI: the same frames give the same bytes
+            if self.path.suffix.lower() != ".avi":
+                raise file_error(self.path, "the MJPG codec is written as AVI", "use a .avi path for MJPG")
+            writer = MjpegAviWriter(self._tmp, self.fps, width, height, self.quality)  # type: ignore[arg-type]
         else:
             writer = cv2.VideoWriter(str(self._tmp), _fourcc(self.codec), self.fps, (width, height))
         if not writer.isOpened():

@@ -11,7 +11,7 @@ mapped onto the video frames by ``video size / img_shape``, whatever the ratio (
 official PKU script hard-coded 1920x1080 keypoints on 960x540 frames).
 
 The prepared videos are MJPEG AVI files (every frame an independent JPEG, quality
-:data:`PREPARED_QUALITY`), written by OpenCV's own MJPEG writer: the loader decodes only
+:data:`PREPARED_QUALITY`, libjpeg-turbo in an AVI container, :mod:`epamnet.io.mjpeg_avi`): the loader decodes only
 the frames a training clip samples (:func:`epamnet.io.video.read_frames`), and the same
 frames give the same bytes. ``benchmarks/bench_prepared_video.py`` measured the
 choice against MPEG-4 Part 2 (decode time, disk size, fidelity to the cropped frames).
