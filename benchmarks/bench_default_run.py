@@ -11,7 +11,8 @@ Two parts, printed together:
    for each training (pose, rgb, fusion), one epoch of the NTU-60 xsub training set split
    into the loader's share (dataset items and collation, as the DataLoader with
    ``num_workers: 0`` builds them) and the training step's (task step, backward, SGD
-   step), at one thread; and the start-up of one ``epamnet`` job (a fresh interpreter
+   step), at one thread and with freed memory reused, as a job runs them
+   (``epamnet.runtime.reuse_freed_memory``); and the start-up of one ``epamnet`` job (a fresh interpreter
    importing the training stage: torch, OpenCV, the project), times the run's job count.
 
 Run: ``PYTHONPATH=src python benchmarks/bench_default_run.py [--log FILE]`` from the
@@ -74,11 +75,12 @@ def epoch_split(stream: str) -> tuple[float, float, int]:
 
     from epamnet.config import load_params
     from epamnet.models.epam import build_model
-    from epamnet.runtime import set_torch_threads
+    from epamnet.runtime import reuse_freed_memory, set_torch_threads
     from epamnet.stages.streams import build_dataset, task_for
 
     params = load_params("params.yaml")
     set_torch_threads(params.runtime.threads)
+    reuse_freed_memory()
     cfg = params.train_config(stream)
     data = build_dataset(params, "ntu60", "xsub", stream, "train", train_mode=True)
     data.set_epoch(1)
