@@ -582,7 +582,14 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> dict[str, Figure]:
         return save(self, fname, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", capture)
+    one_process(monkeypatch)  # the figures are captured in this process, so they must be drawn here
     return figures
+
+
+def one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report draws the runs' figures in this process (it forks one per CPU otherwise;
+    ``test_run_figures_drawn_in_parallel_are_the_ones_drawn_in_turn`` checks both agree)."""
+    monkeypatch.setattr(report_module.os, "sched_getaffinity", lambda pid: {0})
 
 
 def legend_texts(ax: Axes) -> list[str]:
@@ -946,7 +953,8 @@ def test_attention_figure_titles_name_the_predicted_and_actual_class(tmp_path: P
 # The stage
 
 
-def test_report_stage_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_report_stage_end_to_end(tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch) -> None:
+    one_process(monkeypatch)  # the skipped attention figure's warning is logged where it is drawn
     params = make_params(tmp_path, {"ntu60": ["xsub"], "toyota": ["cs"]})
     lay = Layout.from_params(params)
     for s, correct in (("pose", 12), ("rgb", 14), ("fusion", 18)):
