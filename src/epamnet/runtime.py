@@ -30,7 +30,6 @@ Allocation never changes a number.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import platform
@@ -104,7 +103,7 @@ def reuse_freed_memory() -> bool:
     allocator policy."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc = ctypes.CDLL(None)  # the running process's own symbols, glibc's mallopt among them
     # Setting either threshold also stops glibc's automatic raising of the mmap threshold.
     applied = libc.mallopt(M_MMAP_THRESHOLD, HEAP_REUSE_BYTES) == 1
     applied = libc.mallopt(M_TRIM_THRESHOLD, HEAP_REUSE_BYTES) == 1 and applied

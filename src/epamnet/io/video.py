@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 #: Codec chosen from the file suffix when ``codec`` is not given.
 DEFAULT_CODECS: dict[str, str] = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
 
-#: JPEG quality of ``MJPG`` videos when none is given (OpenCV's own default).
+#: JPEG quality of ``MJPG`` videos when none is given (OpenCV's default for JPEG).
 DEFAULT_MJPEG_QUALITY = 95
 #: Bytes of an AVI file searched for its codec (the RIFF headers come first).
 _SNIFF_BYTES = 4096
