@@ -659,3 +659,40 @@ def test_backbone_modules_are_3d_ones_and_the_state_dict_is_unchanged():
     assert all(m.weight.dim() == 5 for m in convs)
     assert all(isinstance(m, nn.BatchNorm3d) for m in net.modules() if "BatchNorm" in type(m).__name__)
     assert "conv1_s.conv.weight" in net.state_dict() and net.conv1_s.conv.weight.shape[2:] == (1, 3, 3)
+
+
+# ----------------------------------------------------------------------------- unwritten memory
+
+
+def _fused_steps(fill: bool) -> dict[str, torch.Tensor]:
+    """Weights after two SGD steps of EPAM-Net under deterministic mode, with or without
+    torch's NaN fill of new tensors."""
+    spec = synthetic_spec()
+    torch.manual_seed(0)
+    model = EPAMNet(spec, 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    imgs, heat = _inputs(spec, n=3)
+    y = torch.tensor([0, 3, 1])
+    prev = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
+    try:
+        for _ in range(2):
+            opt.zero_grad(set_to_none=True)
+            model.loss(*model(imgs, heat), y).backward()
+            opt.step()
+    finally:
+        torch.use_deterministic_algorithms(prev[0])
+        torch.utils.deterministic.fill_uninitialized_memory = prev[1]
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_training_never_reads_memory_it_did_not_write():
+    """The trainer turns torch's NaN fill of new tensors off (engine/trainer.py); that is
+    only sound while every kernel of the models writes its output before reading it. A
+    kernel that reads an unwritten element gets NaN with the fill and other values
+    without, so the two trainings' weights differ."""
+    with_fill, without = _fused_steps(True), _fused_steps(False)
+    assert all(torch.isfinite(v).all() for v in with_fill.values() if v.is_floating_point())
+    for key in with_fill:
+        assert torch.equal(with_fill[key], without[key]), key

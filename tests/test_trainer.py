@@ -428,3 +428,24 @@ def test_cuda_rng_states_captured_and_restored_only_when_they_fit(monkeypatch) -
     assert rng_state()["cuda"] == []
     set_rng_state(st)
     assert fake.restored is None
+
+
+def test_training_is_deterministic_without_filling_new_memory(tmp_path: Path) -> None:
+    """Deterministic kernels during training, without torch's NaN fill of new tensors
+    (its cost is a write over every new tensor; test_models checks that no kernel needs
+    it); both settings as they were afterwards."""
+    seen = []
+
+    class Probe(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = make_model()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append((torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory))
+            return self.inner(x)
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    train(TASK, Probe(), TRAIN, None, cfg(epochs=1), tmp_path)
+    assert seen and set(seen) == {(True, False)}
+    assert (torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory) == before

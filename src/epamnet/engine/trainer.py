@@ -124,14 +124,24 @@ def _worker_init(worker_id: int) -> None:
 
 @contextlib.contextmanager
 def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
-    """Deterministic kernels for the duration of training; previous settings restored after."""
+    """Deterministic kernels for the duration of training; previous settings restored after.
+
+    On the CPU, torch's deterministic mode also fills every new tensor with NaN
+    (``torch.utils.deterministic.fill_uninitialized_memory``), a guard against kernels
+    that read memory they never wrote. It changes no number of a kernel that writes its
+    output before reading it, which every kernel of these models does (the default run
+    gives the same weights with the fill and without), and it costs a write over every
+    new tensor of every step, so it is off here; the deterministic kernel choice stays on.
+    """
     prev_alg = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    prev_fill = torch.utils.deterministic.fill_uninitialized_memory
     prev_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     try:
         if enabled:
             if device.type == "cpu":
                 torch.use_deterministic_algorithms(True)
+                torch.utils.deterministic.fill_uninitialized_memory = False
             else:
                 # Full determinism on GPU also needs CUBLAS_WORKSPACE_CONFIG; the official
                 # run used cudnn.deterministic only, so do the same.
@@ -140,6 +150,7 @@ def _deterministic(enabled: bool, device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(prev_alg, warn_only=prev_warn)
+        torch.utils.deterministic.fill_uninitialized_memory = prev_fill
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev_cudnn
 
 
