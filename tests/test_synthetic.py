@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from epamnet.prepare.synthetic.formats import clip_take, generate
 from epamnet.prepare.synthetic.render import (
     background,
     make_camera,
+    noise_bank,
     render_frame,
     rng_for,
 )
@@ -309,3 +311,40 @@ def test_failure_midway_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(RuntimeError, match="disk full"):
         generate("toyota", tmp_path / "toyota", TINY, seed=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_render_take_writes_exactly_the_frames_render_frame_draws(tmp_path: Path, monkeypatch) -> None:
+    """render_take draws each frame on a copy of one of a few noisy backgrounds made once per
+    take, and the background is shared by every take of a scene; the frames must still be
+    render_frame's, drawn afresh from the background and that frame's noise (a figure left
+    on a shared image would show up in later frames)."""
+    written: list[np.ndarray] = []
+
+    class Recorder:  # the frames handed to the video writer, before any codec touches them
+        def __init__(self, path: Path, fps: float, codec: str) -> None:
+            pass
+
+        def __enter__(self) -> Self:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def write(self, frame: np.ndarray) -> None:
+            written.append(frame.copy())
+
+    monkeypatch.setattr(synth_formats, "VideoWriter", Recorder)
+    actor = random_body(rng_for(SEED, "actor"))
+    take = clip_take(class_design(8)[0], actor, rng_for(SEED, "take"), TINY)
+    camera = make_camera(0.0, 8.0, 1.0, 0.0, 64, 80)
+    bg = background(SEED, "render-take", 64, 80)
+    assert background(SEED, "render-take", 64, 80) is bg and not bg.flags.writeable
+    synth_formats.render_take(tmp_path / "take.avi", take, camera, bg, rng_for(SEED, "render"), 30.0, 1.0)
+    rng = rng_for(SEED, "render")  # render_take draws the noise bank, then each frame's pick
+    bank = noise_bank(rng, 64, 80)
+    picks = rng.integers(len(bank), size=take.num_frames)
+    projected = [camera.project(joints) for joints, _ in take.people]
+    assert len(written) == take.num_frames and len(set(picks.tolist())) > 1
+    for t, frame in enumerate(written):
+        people = [(pts[t], depth[t], body) for (pts, depth), (_, body) in zip(projected, take.people)]
+        np.testing.assert_array_equal(frame, render_frame(bg, bank[picks[t]], people, take.objects[t], camera.scale))

@@ -50,9 +50,10 @@ from epamnet.prepare.synthetic.design import ClassSpec, class_design
 from epamnet.prepare.synthetic.render import (
     Camera,
     background,
+    draw_scene,
     make_camera,
     noise_bank,
-    render_frame,
+    noisy_background,
     rng_for,
 )
 
@@ -206,10 +207,11 @@ def render_take(
     projected = [camera.project(joints) for joints, _ in take.people]
     bank = noise_bank(rng, height, width)
     picks = rng.integers(len(bank), size=take.num_frames)
+    noisy = [noisy_background(bg, noise) for noise in bank]  # render_frame's start, once per noise image
     with VideoWriter(path, fps=fps, codec=codec_for(path)) as writer:
         for t in range(take.num_frames):
             people = [(pts[t], depth[t], body) for (pts, depth), (_, body) in zip(projected, take.people)]
-            writer.write(render_frame(bg, bank[picks[t]], people, take.objects[t], camera.scale, object_size))
+            writer.write(draw_scene(noisy[picks[t]].copy(), people, take.objects[t], camera.scale, object_size))
     sigma = keypoint_noise * height / 240.0
     keypoints, scores = [], []
     for pts, depth in projected:

@@ -14,6 +14,7 @@ as thick lines, the head as a filled disc, joints as light dots, and the held ob
 from __future__ import annotations
 
 import colorsys
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ _LIMBS: tuple[tuple[int, int, str], ...] = (
     (5, 7, "shirt"), (7, 9, "skin"), (6, 8, "shirt"), (8, 10, "skin"),
     (11, 13, "trousers"), (13, 15, "trousers"), (12, 14, "trousers"), (14, 16, "trousers"),
 )  # fmt: skip
+_LIMB_A, _LIMB_B = np.array([a for a, _, _ in _LIMBS]), np.array([b for _, b, _ in _LIMBS])
 _BODY_JOINTS = (5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
 
 
@@ -83,11 +85,13 @@ def make_camera(
     )
 
 
+@functools.lru_cache(maxsize=16)
 def background(seed: int, scene: str, height: int, width: int) -> np.ndarray:
     """The static background (H x W x 3 uint8 RGB) of ``scene``: muted colour, pattern, texture.
 
     Dark and muted (value <= ~0.55) so the bright figure stands out. Deterministic in
-    ``(seed, scene, height, width)``.
+    ``(seed, scene, height, width)``, so it is made once per scene (every take of a
+    scene shares it) and returned read-only.
     """
     rng = rng_for(seed, "background", scene)
     hue = rng.uniform()
@@ -112,7 +116,9 @@ def background(seed: int, scene: str, height: int, width: int) -> np.ndarray:
     coarse = rng.normal(0.0, 10.0, size=(max(height // 8, 2), max(width // 8, 2), 3)).astype(np.float32)
     img += cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     img += rng.normal(0.0, 3.0, size=img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    out = np.clip(img, 0, 255).astype(np.uint8)
+    out.setflags(write=False)
+    return out
 
 
 def noise_bank(rng: np.random.Generator, height: int, width: int, size: int = 4) -> np.ndarray:
@@ -131,18 +137,21 @@ def draw_person(img: np.ndarray, pts: np.ndarray, depth: np.ndarray, body: Body,
     colours = {"shirt": body.shirt, "skin": body.skin, "trousers": body.trousers}
     shift = 4  # sub-pixel precision for cv2 drawing
     fp = np.round(pts * (1 << shift)).astype(np.int32)
+    lighter = {part: _lighter(colour) for part, colour in colours.items()}
     items: list[tuple[float, int, tuple]] = []
     torso = fp[[5, 6, 12, 11]]
     items.append((float(depth[[5, 6, 11, 12]].mean()) - 0.05, 0, ("poly", torso, body.shirt)))
-    for a, b, part in _LIMBS:
-        items.append((float(depth[[a, b]].mean()), 1, ("line", fp[a], fp[b], colours[part])))
+    # A limb's depth is the mean of its two joints' depths: np.mean of two values is their sum halved.
+    limb_depth = ((depth[_LIMB_A] + depth[_LIMB_B]) / 2).tolist()
+    for (a, b, part), d in zip(_LIMBS, limb_depth):
+        items.append((d, 1, ("line", fp[a], fp[b], colours[part])))
     neck = ((fp[5] + fp[6]) // 2, fp[0])
     items.append((float(depth[[5, 6, 0]].mean()), 1, ("line", neck[0], neck[1], body.skin)))
     head_centre = (fp[3] + fp[4]) // 2  # between the ears; nose, eyes and ears lie on the disc
     head_radius = max(2, int(round(1.1 * body.head_r * scale)))
     items.append((float(depth[[0, 3, 4]].mean()), 2, ("disc", head_centre, head_radius, body.skin)))
-    for j in _BODY_JOINTS:
-        items.append((float(depth[j]) + 0.01, 3, ("disc", fp[j], joint_r, _lighter(colours[_joint_part(j)]))))
+    for j, d in zip(_BODY_JOINTS, depth[list(_BODY_JOINTS)].tolist()):
+        items.append((d + 0.01, 3, ("disc", fp[j], joint_r, lighter[_joint_part(j)])))
     for _, _, item in sorted(items, key=lambda it: (it[0], it[1])):
         kind = item[0]
         if kind == "poly":
@@ -210,7 +219,22 @@ def render_frame(
     ``people`` holds (17 x 2 pixel points, 17 depths, body) per person; person 0 is the
     actor.
     """
-    img = np.clip(bg.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return draw_scene(noisy_background(bg, noise), people, obj, scale, object_size)
+
+
+def noisy_background(bg: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """``bg`` plus one noise image of :func:`noise_bank`, clipped to uint8 (a new array)."""
+    return np.clip(bg.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+
+
+def draw_scene(
+    img: np.ndarray,
+    people: list[tuple[np.ndarray, np.ndarray, Body]],
+    obj: str | None,
+    scale: float,
+    object_size: float = 0.13,
+) -> np.ndarray:
+    """Draw ``people`` back to front onto ``img`` (in place), the object in person 0's hand; ``img``."""
     order = sorted(range(len(people)), key=lambda i: float(people[i][1].mean()))
     for i in order:
         pts, depth, body = people[i]
