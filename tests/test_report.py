@@ -504,8 +504,9 @@ def test_training_curves_figure(tmp_path: Path) -> None:
 
 
 def test_run_figures_drawn_in_parallel_are_the_ones_drawn_in_turn(tmp_path: Path, monkeypatch) -> None:
-    """The report draws the runs' figures in one process per CPU: same files, same bytes,
-    in the runs' order, as one process drawing them in turn."""
+    """The report draws the runs' figures in one process per CPU while it draws the
+    accuracy figure itself: same files, same bytes, the accuracy figure first and then the
+    runs' in their order, as one process drawing them all in turn."""
     params = make_params(tmp_path, {"ntu60": ["xsub", "xview"], "toyota": ["cs"]})
     lay = Layout.from_params(params)
     for d, p in configured_runs(params):
@@ -518,10 +519,15 @@ def test_run_figures_drawn_in_parallel_are_the_ones_drawn_in_turn(tmp_path: Path
         monkeypatch.setattr(report_module.os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)))
         folder = tmp_path / f"figures-{cpus}"
         folder.mkdir()
-        names = all_run_figures(params, runs, folder, attention_clips=0)
+        point = fig.AccuracyPoint("NTU-60 XSub", 0.02, 80.0, "fusion", "ours", True)
+        names = all_run_figures(
+            params, runs, folder, attention_clips=0,
+            meanwhile=lambda f=folder, pt=point: [fig.plot_accuracy_vs_gflops([pt], f / "accuracy.png").name],
+        )
         drawn[cpus] = (names, {n: (folder / n).read_bytes() for n in names})
     names, files = drawn[1]
-    assert len(names) == 3 * 3 and names[0].endswith("ntu60_xsub.png") and names[-1].endswith("toyota_cs.png")
+    assert len(names) == 1 + 3 * 3 and names[0] == "accuracy.png"
+    assert names[1].endswith("ntu60_xsub.png") and names[-1].endswith("toyota_cs.png")
     assert drawn[2] == drawn[1]
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,21 +249,28 @@ def _run_figures(
 
 
 def all_run_figures(
-    params: Params, runs: dict[tuple[str, str], RunFiles], folder: Path, attention_clips: int
+    params: Params,
+    runs: dict[tuple[str, str], RunFiles],
+    folder: Path,
+    attention_clips: int,
+    meanwhile: Callable[[], list[str]] = list,
 ) -> list[str]:
-    """:func:`_run_figures` of every run, in ``runs`` order; their names.
+    """The names ``meanwhile`` returns, then :func:`_run_figures` of every run in ``runs`` order.
 
     The runs' figures are independent, so they are drawn in parallel processes, one per
     CPU this process may use (forked: each inherits the thread setting, and a figure's
-    bytes do not depend on which process drew it); one CPU, or a platform without
-    ``fork``, draws them in turn.
+    bytes do not depend on which process drew it), while this process runs ``meanwhile``
+    (the report's other figures); one CPU, or a platform without ``fork``, draws them
+    all in turn.
     """
     workers = min(len(runs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [n for (d, p), run in runs.items() for n in _run_figures(params, d, p, run, folder, attention_clips)]
+        first = meanwhile()
+        return first + [n for (d, p), run in runs.items() for n in _run_figures(params, d, p, run, folder, attention_clips)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         jobs = [pool.submit(_run_figures, params, d, p, run, folder, attention_clips) for (d, p), run in runs.items()]
-        return [n for job in jobs for n in job.result()]
+        first = meanwhile()
+        return first + [n for job in jobs for n in job.result()]
 
 
 def attention_variants(params: Params, runs: dict[tuple[str, str], RunFiles]) -> dict[str, dict[str, float]]:
@@ -316,29 +324,34 @@ def run(params: Params, *, attention_clips: int = 3) -> list[Path]:
             cost_cache[num_classes] = model_cost(spec, num_classes)
         return cost_cache[num_classes]
 
-    paper_gflops = next(e.gflops for e in PAPER_EFFICIENCY if e.is_epamnet)
-    points = [
-        fig.AccuracyPoint(f"{DATASET_LABEL[r.dataset]} {PROTOCOL_LABEL[r.protocol]}", paper_gflops, r.value,
-                          "fusion", "paper")  # fmt: skip
-        for r in PAPER_ACCURACY
-    ]
-    for (d, p, s), m in metrics.items():
-        value = m.get(REPORTED_METRIC[d])
-        if value is None or not isinstance(m.get("num_classes"), int):
-            continue
-        points.append(
-            fig.AccuracyPoint(
-                f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]} ({'fused' if s == 'fusion' else s})",
-                costs(int(m["num_classes"]))[s][1], 100.0 * float(value), s, "ours", m.get("source") == "synthetic",
-                selects_on_test(m.get("selection")),
-            )  # fmt: skip
-        )
+    def accuracy_points() -> list[fig.AccuracyPoint]:
+        paper_gflops = next(e.gflops for e in PAPER_EFFICIENCY if e.is_epamnet)
+        points = [
+            fig.AccuracyPoint(f"{DATASET_LABEL[r.dataset]} {PROTOCOL_LABEL[r.protocol]}", paper_gflops, r.value,
+                              "fusion", "paper")  # fmt: skip
+            for r in PAPER_ACCURACY
+        ]
+        for (d, p, s), m in metrics.items():
+            value = m.get(REPORTED_METRIC[d])
+            if value is None or not isinstance(m.get("num_classes"), int):
+                continue
+            points.append(
+                fig.AccuracyPoint(
+                    f"{DATASET_LABEL[d]} {PROTOCOL_LABEL[p]} ({'fused' if s == 'fusion' else s})",
+                    costs(int(m["num_classes"]))[s][1], 100.0 * float(value), s, "ours", m.get("source") == "synthetic",
+                    selects_on_test(m.get("selection")),
+                )  # fmt: skip
+            )
+        return points
 
     variants = attention_variants(params, runs)
     out = lay.figures
     with atomic_dir(out) as tmp:
-        names = [fig.plot_accuracy_vs_gflops(points, tmp / lay.accuracy_figure().name).name]
-        names += all_run_figures(params, runs, tmp, attention_clips)
+        # Counting the models' costs for the accuracy figure runs while the run figures are drawn.
+        names = all_run_figures(
+            params, runs, tmp, attention_clips,
+            meanwhile=lambda: [fig.plot_accuracy_vs_gflops(accuracy_points(), tmp / lay.accuracy_figure().name).name],
+        )
         if len(variants) > 1:
             title = "Attention variants: EPAM-Net (fused) test accuracy per run"
             ylabel = "accuracy (%): top-1; Toyota: mean class acc."
